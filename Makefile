@@ -1,0 +1,63 @@
+# Switchboard — build, run, test.
+GO        ?= go
+BIN       := bin/switchboard
+CONFIG    ?= pipelines.yaml
+SDK_DIR   := cmd/switchboard/testdata/sdk
+PKGS      := ./...
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: all build run test test-short lint bench proto fuzz clean sdk-deps
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/switchboard
+
+run: build
+	./$(BIN) serve -c $(CONFIG)
+
+# Node packages for the SDK compatibility tests (real Segment and RudderStack
+# client libraries), installed from the committed lockfile.
+sdk-deps: $(SDK_DIR)/node_modules/.package-lock.json
+
+$(SDK_DIR)/node_modules/.package-lock.json: $(SDK_DIR)/package.json $(SDK_DIR)/package-lock.json
+	cd $(SDK_DIR) && npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
+
+test: sdk-deps
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 10m $(PKGS)
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+lint:
+	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+# Micro-benchmarks of the hot paths, then the whole-system ingest benchmark.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PKGS)
+	./$(BIN) bench ingest
+
+# Short runs of every native fuzz target.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./core/config/
+	$(GO) test -run '^$$' -fuzz '^FuzzBatch$$' -fuzztime 30s ./sources/segment/
+
+# Regenerates the committed protobuf code with Debian's protoc and pinned
+# Go generators.
+PROTOC_GEN_GO      := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.1
+PROTO_TOOLS        := $(CURDIR)/bin/proto-tools
+proto:
+	@command -v protoc >/dev/null || { echo "protoc missing: apt-get install protobuf-compiler"; exit 1; }
+	GOBIN=$(PROTO_TOOLS) $(GO) install $(PROTOC_GEN_GO)
+	GOBIN=$(PROTO_TOOLS) $(GO) install $(PROTOC_GEN_GO_GRPC)
+	cd plugins/proto && PATH="$(PROTO_TOOLS):$$PATH" protoc -I . \
+		--go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative \
+		switchboard/destination/v1/destination.proto
+
+clean:
+	rm -rf bin data

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/switchboard-cdp/switchboard/core/bus"
+)
+
+// benchRawResult is what the raw JetStream phase measured.
+type benchRawResult struct {
+	Published int           // messages acknowledged
+	Failed    int           // publishes refused or not acknowledged
+	Elapsed   time.Duration // first publish to last acknowledgement
+	Errors    []string      // first few distinct errors
+}
+
+// benchRaw is the ceiling: an embedded nats-server with JetStream, opened by
+// core/bus exactly as serve opens it (so the events stream has the same
+// file-storage config), driven by plain async publishes with a Nats-Msg-Id.
+type benchRaw struct {
+	b  *bus.Bus
+	js jetstream.JetStream
+
+	mu     sync.Mutex
+	failed int
+	errs   []string
+}
+
+// openBenchRaw starts the embedded server storing under storeDir.
+func openBenchRaw(ctx context.Context, storeDir string) (*benchRaw, error) {
+	b, err := bus.Open(ctx, bus.Options{StoreDir: storeDir, Name: "switchboard-bench"})
+	if err != nil {
+		return nil, err
+	}
+	r := &benchRaw{b: b}
+	// Same pending limit as bus.Open's own context; an error handler so that
+	// failures are counted without holding a future per message.
+	r.js, err = jetstream.New(b.Conn(),
+		jetstream.WithPublishAsyncMaxPending(1<<16),
+		jetstream.WithPublishAsyncTimeout(30*time.Second),
+		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) {
+			r.fail(err)
+		}),
+	)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("bench: jetstream: %w", err)
+	}
+	return r, nil
+}
+
+func (r *benchRaw) fail(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failed++
+	if len(r.errs) < benchMaxErrors {
+		r.errs = append(r.errs, err.Error())
+	}
+}
+
+// close shuts the embedded server down.
+func (r *benchRaw) close() { r.b.Close() }
+
+// publish async-publishes every event of p to the events stream and waits
+// until all are acknowledged.
+func (r *benchRaw) publish(ctx context.Context, p *benchPayload) benchRawResult {
+	r.mu.Lock()
+	r.failed, r.errs = 0, nil
+	r.mu.Unlock()
+	subject := bus.SubjectsPrefix + "bench.track"
+	start := time.Now()
+	for i, data := range p.events {
+		m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{p.ids[i]}}}
+		// Block while the pending window is full rather than fail.
+		if _, err := r.js.PublishMsgAsync(m, jetstream.WithStallWait(30*time.Second)); err != nil {
+			r.fail(err)
+		}
+		if i%1024 == 0 && ctx.Err() != nil {
+			break
+		}
+	}
+	select {
+	case <-r.js.PublishAsyncComplete():
+	case <-ctx.Done():
+		r.fail(ctx.Err())
+	}
+	elapsed := time.Since(start)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return benchRawResult{
+		Published: max(0, len(p.events)-r.failed),
+		Failed:    r.failed,
+		Elapsed:   elapsed,
+		Errors:    r.errs,
+	}
+}

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/switchboard-cdp/switchboard/core/config"
+)
+
+// adminClient talks to a running server's admin API.
+type adminClient struct {
+	server string
+	token  string
+	http   *http.Client
+}
+
+// addAdminFlags adds the flags every admin-API command shares.
+func addAdminFlags(cmd *cobra.Command, server, token, file *string) {
+	cmd.Flags().StringVar(server, "server", "", "URL of the running server (default: from -c FILE's server.listen, else http://127.0.0.1:8080)")
+	cmd.Flags().StringVar(token, "token", "", "admin bearer token (default: $SWITCHBOARD_ADMIN_TOKEN)")
+	cmd.Flags().StringVarP(file, "config", "c", "", "pipelines.yaml to read server.listen and server.admin_token from")
+}
+
+func newAdminClient(server, token, file string) (*adminClient, error) {
+	if file != "" && (server == "" || token == "") {
+		cfg, err := config.Load(file)
+		if err != nil {
+			return nil, err
+		}
+		if server == "" {
+			server = serverURL(cfg.Server.Listen, cfg.Server.TLSCert != "")
+		}
+		if token == "" {
+			token = cfg.Server.AdminToken.Reveal()
+		}
+	}
+	if server == "" {
+		server = "http://127.0.0.1:8080"
+	}
+	if token == "" {
+		token = os.Getenv("SWITCHBOARD_ADMIN_TOKEN")
+	}
+	return &adminClient{server: strings.TrimRight(server, "/"), token: token, http: &http.Client{Timeout: 30 * time.Second}}, nil
+}
+
+// serverURL turns a listen address such as ":8080" into a URL to dial.
+func serverURL(listen string, tls bool) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "http://127.0.0.1:8080"
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	return scheme + "://" + net.JoinHostPort(host, port)
+}
+
+// get fetches path and decodes the JSON answer into out; a non-2xx answer
+// becomes an error carrying the server's message.
+func (c *adminClient) get(ctx context.Context, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.server+path, nil)
+	if err != nil {
+		return err
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin API at %s: %w", c.server, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("admin API: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return fmt.Errorf("admin API: %s: %s", resp.Status, e.Error)
+		}
+		return fmt.Errorf("admin API: %s", resp.Status)
+	}
+	return json.Unmarshal(body, out)
+}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/netip"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+
+	"github.com/switchboard-cdp/switchboard/core/bus"
+	"github.com/switchboard-cdp/switchboard/core/config"
+	"github.com/switchboard-cdp/switchboard/core/gateway"
+	"github.com/switchboard-cdp/switchboard/sources/segment"
+)
+
+func newServeCmd(g *globals) *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "serve -c FILE",
+		Short: "Serve the tracking API and pipelines of a pipelines.yaml",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			cfg, err := config.Load(file)
+			if err != nil {
+				var probs config.Problems
+				if errors.As(err, &probs) {
+					fmt.Fprintln(g.stderr, probs.Error())
+					return exitError(1)
+				}
+				return err
+			}
+			return serve(cmd.Context(), cfg, log, nil)
+		},
+	}
+	cmd.Flags().StringVarP(&file, "config", "c", "pipelines.yaml", "pipelines.yaml to serve")
+	return cmd
+}
+
+// serve runs everything cfg describes until ctx is done. ready, when not
+// nil, receives the gateway's address once it listens.
+func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func(addr string)) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+
+	b, err := bus.Open(ctx, busOptions(cfg, log))
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+
+	trusted, err := parsePrefixes(cfg.Server.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	var segSources []segment.Source
+	var names []string
+	for _, name := range slices.Sorted(maps.Keys(cfg.Sources)) {
+		src := cfg.Sources[name]
+		names = append(names, name)
+		if src.Type != "segment" {
+			continue
+		}
+		keys := make([]string, 0, len(src.WriteKeys))
+		for _, k := range src.WriteKeys {
+			keys = append(keys, k.Reveal())
+		}
+		segSources = append(segSources, segment.Source{Name: name, WriteKeys: keys, RateLimit: src.RateLimit, Burst: src.Burst})
+	}
+	routes := map[string]http.Handler{}
+	if len(segSources) > 0 {
+		seg, err := segment.New(segment.Options{
+			Sources:        segSources,
+			Publisher:      b,
+			Logger:         log.With("component", "segment"),
+			Registerer:     reg,
+			TrustedProxies: trusted,
+		})
+		if err != nil {
+			return err
+		}
+		routes["/v1/"] = seg
+	}
+
+	gw := gateway.New(gateway.Options{
+		Listen:         cfg.Server.Listen,
+		TLSCert:        cfg.Server.TLSCert,
+		TLSKey:         cfg.Server.TLSKey,
+		ReadTimeout:    cfg.Server.ReadTimeout,
+		WriteTimeout:   cfg.Server.WriteTimeout,
+		IdleTimeout:    cfg.Server.IdleTimeout,
+		MaxHeaderBytes: cfg.Server.MaxHeaderBytes,
+		AdminToken:     cfg.Server.AdminToken.Reveal(),
+		Routes:         routes,
+		Store:          busStore{b},
+		Sources:        names,
+		Gatherer:       reg,
+		Logger:         log,
+	})
+	if err := gw.Listen(); err != nil {
+		return err
+	}
+	log.Info("serving", "addr", gw.Addr().String(), "config", cfg.File, "sources", len(cfg.Sources))
+	if ready != nil {
+		ready(gw.Addr().String())
+	}
+	err = gw.Serve(ctx, cfg.Server.ShutdownGrace)
+	log.Info("stopped serving; closing JetStream")
+	return err
+}
+
+func busOptions(cfg *config.Config, log *slog.Logger) bus.Options {
+	n := cfg.NATS
+	return bus.Options{
+		URL:          n.URL,
+		StoreDir:     n.StoreDir,
+		Listen:       n.Listen,
+		SyncAlways:   n.SyncAlways,
+		Credentials:  n.Credentials,
+		User:         n.User,
+		Password:     n.Password.Reveal(),
+		Token:        n.Token.Reveal(),
+		TLSCA:        n.TLS.CA,
+		TLSCert:      n.TLS.Cert,
+		TLSKey:       n.TLS.Key,
+		TLSInsecure:  n.TLS.InsecureSkipVerify,
+		Stream:       n.Stream,
+		Replicas:     n.Replicas,
+		DedupeWindow: n.DedupeWindow,
+		Retention:    n.Retention,
+		MaxBytes:     n.MaxBytes,
+		Name:         "switchboard-" + hostname(),
+		Logger:       log,
+	}
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "unknown"
+	}
+	return h
+}
+
+func parsePrefixes(in []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(in))
+	for _, s := range in {
+		if !strings.Contains(s, "/") {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return nil, fmt.Errorf("server.trusted_proxies: %q: %w", s, err)
+			}
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("server.trusted_proxies: %q: %w", s, err)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// busStore adapts the bus to the gateway's Store.
+type busStore struct{ b *bus.Bus }
+
+func (s busStore) Ready(ctx context.Context) error { return s.b.Ready(ctx) }
+
+func (s busStore) Recent(ctx context.Context, filter string, limit int) ([]gateway.StoredEvent, error) {
+	got, err := s.b.Recent(ctx, filter, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]gateway.StoredEvent, len(got))
+	for i, m := range got {
+		out[i] = gateway.StoredEvent{Seq: m.Seq, Subject: m.Subject, StoredAt: m.Time, Event: m.Data}
+	}
+	return out, nil
+}

@@ -1,0 +1,332 @@
+package bus
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Options configures Open. The zero value of a field takes the default noted
+// beside it.
+type Options struct {
+	// URL of an external NATS server or cluster (comma-separated). Empty:
+	// start an embedded nats-server with JetStream.
+	URL string
+	// StoreDir is the embedded server's JetStream storage directory.
+	StoreDir string
+	// Listen exposes the embedded server on host:port for the nats CLI;
+	// empty keeps it in-process only.
+	Listen string
+	// SyncAlways makes the embedded server fsync every write.
+	SyncAlways bool
+
+	Credentials string // .creds file
+	User        string
+	Password    string
+	Token       string
+	TLSCA       string
+	TLSCert     string
+	TLSKey      string
+	TLSInsecure bool
+
+	Stream       string        // default "EVENTS"
+	Replicas     int           // default 1
+	DedupeWindow time.Duration // default 10m
+	Retention    time.Duration // default 168h
+	MaxBytes     int64         // 0: unlimited
+
+	// PublishTimeout bounds the wait for one request's acknowledgements
+	// (default 10s).
+	PublishTimeout time.Duration
+	// Name is the client connection name (default "switchboard").
+	Name   string
+	Logger *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.Stream == "" {
+		o.Stream = "EVENTS"
+	}
+	if o.Replicas == 0 {
+		o.Replicas = 1
+	}
+	if o.DedupeWindow == 0 {
+		o.DedupeWindow = 10 * time.Minute
+	}
+	if o.Retention == 0 {
+		o.Retention = 168 * time.Hour
+	}
+	if o.PublishTimeout == 0 {
+		o.PublishTimeout = 10 * time.Second
+	}
+	if o.StoreDir == "" {
+		o.StoreDir = "./data"
+	}
+	if o.Name == "" {
+		o.Name = "switchboard"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Bus is an open JetStream connection with the events stream in place.
+type Bus struct {
+	opts   Options
+	log    *slog.Logger
+	srv    *server.Server // nil in external mode
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream string
+}
+
+// SubjectsPrefix is the subject space of the events stream.
+const SubjectsPrefix = "events."
+
+// Open starts or connects to JetStream and creates or updates the events
+// stream. It waits until the embedded server is ready rather than sleeping.
+func Open(ctx context.Context, opts Options) (*Bus, error) {
+	opts.defaults()
+	b := &Bus{opts: opts, log: opts.Logger, stream: opts.Stream}
+	var err error
+	if opts.URL == "" {
+		err = b.startEmbedded()
+	} else {
+		err = b.connectExternal()
+	}
+	if err != nil {
+		b.Close()
+		return nil, err
+	}
+	b.js, err = jetstream.New(b.nc,
+		jetstream.WithPublishAsyncMaxPending(1<<16),
+		jetstream.WithPublishAsyncTimeout(opts.PublishTimeout),
+	)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("bus: jetstream: %w", err)
+	}
+	if err := b.ensureStream(ctx); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Bus) startEmbedded() error {
+	if err := os.MkdirAll(b.opts.StoreDir, 0o750); err != nil {
+		return fmt.Errorf("bus: store dir: %w", err)
+	}
+	sopts := &server.Options{
+		ServerName:         "switchboard",
+		JetStream:          true,
+		StoreDir:           b.opts.StoreDir,
+		NoSigs:             true,
+		DontListen:         true,
+		SyncAlways:         b.opts.SyncAlways,
+		MaxPayload:         8 << 20,
+		JetStreamMaxMemory: -1,
+		JetStreamMaxStore:  -1,
+	}
+	if b.opts.Listen != "" {
+		host, port, err := net.SplitHostPort(b.opts.Listen)
+		if err != nil {
+			return fmt.Errorf("bus: nats.listen %q: %w", b.opts.Listen, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return fmt.Errorf("bus: nats.listen %q: bad port", b.opts.Listen)
+		}
+		if host == "" {
+			host = "0.0.0.0"
+		}
+		sopts.DontListen = false
+		sopts.Host, sopts.Port = host, p
+	}
+	s, err := server.NewServer(sopts)
+	if err != nil {
+		return fmt.Errorf("bus: embedded nats-server: %w", err)
+	}
+	s.SetLoggerV2(&serverLog{log: b.log.With("component", "nats-server")}, false, false, false)
+	s.Start()
+	b.srv = s
+	if !s.ReadyForConnections(30 * time.Second) {
+		return fmt.Errorf("bus: embedded nats-server not ready after 30s (store dir %s)", b.opts.StoreDir)
+	}
+	nc, err := nats.Connect("", nats.InProcessServer(s), nats.Name(b.opts.Name))
+	if err != nil {
+		return fmt.Errorf("bus: connect to embedded server: %w", err)
+	}
+	b.nc = nc
+	b.log.Info("embedded JetStream started", "store_dir", b.opts.StoreDir, "listen", b.opts.Listen)
+	return nil
+}
+
+func (b *Bus) connectExternal() error {
+	o := []nats.Option{
+		nats.Name(b.opts.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.RetryOnFailedConnect(false),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				b.log.Warn("disconnected from NATS", "error", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			b.log.Info("reconnected to NATS", "server", nc.ConnectedUrlRedacted())
+		}),
+	}
+	if b.opts.Credentials != "" {
+		o = append(o, nats.UserCredentials(b.opts.Credentials))
+	}
+	if b.opts.User != "" {
+		o = append(o, nats.UserInfo(b.opts.User, b.opts.Password))
+	}
+	if b.opts.Token != "" {
+		o = append(o, nats.Token(b.opts.Token))
+	}
+	if b.opts.TLSCA != "" || b.opts.TLSCert != "" || b.opts.TLSInsecure {
+		cfg, err := b.tlsConfig()
+		if err != nil {
+			return err
+		}
+		o = append(o, nats.Secure(cfg))
+	}
+	nc, err := nats.Connect(b.opts.URL, o...)
+	if err != nil {
+		return fmt.Errorf("bus: connect to %s: %w", redactURL(b.opts.URL), err)
+	}
+	b.nc = nc
+	b.log.Info("connected to NATS", "server", nc.ConnectedUrlRedacted())
+	return nil
+}
+
+func (b *Bus) tlsConfig() (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: b.opts.TLSInsecure} //nolint:gosec // operator's explicit choice
+	if b.opts.TLSCA != "" {
+		pem, err := os.ReadFile(b.opts.TLSCA)
+		if err != nil {
+			return nil, fmt.Errorf("bus: nats.tls.ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("bus: nats.tls.ca %s: no certificates", b.opts.TLSCA)
+		}
+		cfg.RootCAs = pool
+	}
+	if b.opts.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(b.opts.TLSCert, b.opts.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("bus: nats.tls cert/key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+func (b *Bus) ensureStream(ctx context.Context) error {
+	cfg := jetstream.StreamConfig{
+		Name:        b.stream,
+		Description: "Switchboard events, one message per accepted tracking call",
+		Subjects:    []string{SubjectsPrefix + ">"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    b.opts.Replicas,
+		MaxAge:      b.opts.Retention,
+		Duplicates:  b.opts.DedupeWindow,
+		MaxBytes:    b.opts.MaxBytes,
+		Discard:     jetstream.DiscardNew,
+		AllowDirect: true,
+	}
+	if cfg.MaxBytes == 0 {
+		cfg.MaxBytes = -1
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := b.js.CreateOrUpdateStream(ctx, cfg); err != nil {
+		return fmt.Errorf("bus: create or update stream %s: %w", b.stream, err)
+	}
+	return nil
+}
+
+// Conn is the underlying NATS connection.
+func (b *Bus) Conn() *nats.Conn { return b.nc }
+
+// JetStream is the JetStream context used by the bus.
+func (b *Bus) JetStream() jetstream.JetStream { return b.js }
+
+// Stream is the name of the events stream.
+func (b *Bus) Stream() string { return b.stream }
+
+// ClientURL is the URL a separate client can reach the embedded server on,
+// or the external URL; empty when the embedded server is in-process only.
+func (b *Bus) ClientURL() string {
+	if b.srv == nil {
+		return b.opts.URL
+	}
+	if b.opts.Listen == "" {
+		return ""
+	}
+	return b.srv.ClientURL()
+}
+
+// Ready reports whether JetStream answers and the events stream exists.
+func (b *Bus) Ready(ctx context.Context) error {
+	if b.nc == nil || !b.nc.IsConnected() {
+		return fmt.Errorf("%w: not connected", ErrUnavailable)
+	}
+	if _, err := b.js.Stream(ctx, b.stream); err != nil {
+		return fmt.Errorf("%w: stream %s: %v", ErrUnavailable, b.stream, err)
+	}
+	return nil
+}
+
+// Close drains the connection and shuts the embedded server down, waiting
+// for it to finish. It is safe to call on a partly opened Bus.
+func (b *Bus) Close() {
+	if b.nc != nil {
+		done := make(chan struct{})
+		b.nc.SetClosedHandler(func(*nats.Conn) { close(done) })
+		if err := b.nc.Drain(); err != nil {
+			b.nc.Close()
+		} else {
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				b.nc.Close()
+			}
+		}
+	}
+	if b.srv != nil {
+		b.srv.Shutdown()
+		b.srv.WaitForShutdown()
+	}
+}
+
+func redactURL(u string) string {
+	parts := strings.Split(u, ",")
+	for i, p := range parts {
+		pu, err := url.Parse(strings.TrimSpace(p))
+		if err != nil {
+			parts[i] = "<unparsable url>"
+			continue
+		}
+		if pu.User != nil {
+			pu.User = url.User("***")
+		}
+		parts[i] = pu.String()
+	}
+	return strings.Join(parts, ",")
+}

@@ -1,0 +1,103 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/switchboard-cdp/switchboard/core/bus"
+)
+
+func open(t *testing.T, dir string) *bus.Bus {
+	t.Helper()
+	b, err := bus.Open(context.Background(), bus.Options{StoreDir: dir, DedupeWindow: time.Minute})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	return b
+}
+
+func msgs(source string, from, n int) []bus.Message {
+	out := make([]bus.Message, 0, n)
+	for i := from; i < from+n; i++ {
+		out = append(out, bus.Message{
+			Subject: "events." + source + ".track",
+			ID:      fmt.Sprintf("%s:m-%d", source, i),
+			Data:    fmt.Appendf(nil, `{"messageId":"m-%d"}`, i),
+		})
+	}
+	return out
+}
+
+func TestPublishSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	b := open(t, dir)
+	res, err := b.Publish(ctx, msgs("web", 0, 250))
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	if res.Stored != 250 || res.Duplicates != 0 {
+		t.Fatalf("first publish = %+v, want 250 stored", res)
+	}
+	// The same ids again are recognised as duplicates, not stored twice.
+	res, err = b.Publish(ctx, msgs("web", 200, 100))
+	if err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	if res.Stored != 50 || res.Duplicates != 50 {
+		t.Fatalf("second publish = %+v, want 50 stored, 50 duplicates", res)
+	}
+	if _, err := b.Publish(ctx, msgs("app", 0, 10)); err != nil {
+		t.Fatalf("publish app: %v", err)
+	}
+	b.Close()
+
+	b = open(t, dir)
+	defer b.Close()
+	if err := b.Ready(ctx); err != nil {
+		t.Fatalf("ready after restart: %v", err)
+	}
+	got, err := b.Recent(ctx, "events.web.>", 1000)
+	if err != nil {
+		t.Fatalf("recent: %v", err)
+	}
+	if len(got) != 300 {
+		t.Fatalf("after restart read %d web events, want 300", len(got))
+	}
+	for i, s := range got {
+		want := fmt.Sprintf(`{"messageId":"m-%d"}`, i)
+		if string(s.Data) != want {
+			t.Fatalf("event %d = %s, want %s", i, s.Data, want)
+		}
+	}
+	last, err := b.Recent(ctx, "events.web.>", 3)
+	if err != nil {
+		t.Fatalf("recent 3: %v", err)
+	}
+	if len(last) != 3 || string(last[2].Data) != `{"messageId":"m-299"}` || string(last[0].Data) != `{"messageId":"m-297"}` {
+		t.Fatalf("recent 3 = %+v", last)
+	}
+	app, err := b.Recent(ctx, "events.app.>", 100)
+	if err != nil || len(app) != 10 {
+		t.Fatalf("recent app = %d, %v; want 10", len(app), err)
+	}
+}
+
+func TestPublishWhenStreamFullIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	b, err := bus.Open(ctx, bus.Options{StoreDir: t.TempDir(), MaxBytes: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var pubErr error
+	for i := 0; i < 20 && pubErr == nil; i++ {
+		_, pubErr = b.Publish(ctx, msgs("web", i*10, 10))
+	}
+	if !errors.Is(pubErr, bus.ErrUnavailable) {
+		t.Fatalf("publishing into a full stream: err = %v, want ErrUnavailable", pubErr)
+	}
+}

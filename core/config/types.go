@@ -1,0 +1,143 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is a loaded pipelines.yaml. File is the path it was read from;
+// positions of every section stay available through the yaml nodes kept in
+// Destination.Settings and Pipeline so later stages can report FILE:LINE:COL.
+type Config struct {
+	File         string                 `yaml:"-"`
+	Server       Server                 `yaml:"server"`
+	NATS         NATS                   `yaml:"nats"`
+	Sources      map[string]Source      `yaml:"sources"`
+	Destinations map[string]Destination `yaml:"destinations"`
+	Pipelines    map[string]Pipeline    `yaml:"pipelines"`
+
+	// env records, by position, the scalars whose value came from ${...}
+	// interpolation, with notes on variables that were unset or empty.
+	env map[position]envNote
+}
+
+// Server configures the HTTP API.
+type Server struct {
+	Listen         string        `yaml:"listen"`           // default ":8080"
+	AdminToken     Secret        `yaml:"admin_token"`      // empty: /api/* only from loopback
+	TLSCert        string        `yaml:"tls_cert"`         // PEM file; with TLSKey serves HTTPS
+	TLSKey         string        `yaml:"tls_key"`          // PEM file
+	TrustedProxies []string      `yaml:"trusted_proxies"`  // CIDRs whose X-Forwarded-For is believed
+	ReadTimeout    time.Duration `yaml:"read_timeout"`     // default 30s
+	WriteTimeout   time.Duration `yaml:"write_timeout"`    // default 30s
+	IdleTimeout    time.Duration `yaml:"idle_timeout"`     // default 120s
+	MaxHeaderBytes int           `yaml:"max_header_bytes"` // default 64 KiB
+	ShutdownGrace  time.Duration `yaml:"shutdown_grace"`   // default 25s
+}
+
+// NATS configures the JetStream connection or the embedded server.
+type NATS struct {
+	URL          string        `yaml:"url"`           // empty: embedded server
+	StoreDir     string        `yaml:"store_dir"`     // embedded server's storage, default ./data
+	Listen       string        `yaml:"listen"`        // embedded server's client port, e.g. 127.0.0.1:4222; empty: in-process only
+	Replicas     int           `yaml:"replicas"`      // default 1
+	DedupeWindow time.Duration `yaml:"dedupe_window"` // default 10m
+	Retention    time.Duration `yaml:"retention"`     // default 168h
+	MaxBytes     int64         `yaml:"max_bytes"`     // stream size cap; 0: unlimited (new events refused when the store is full)
+	SyncAlways   bool          `yaml:"sync_always"`   // embedded: fsync every write
+	Credentials  string        `yaml:"credentials"`   // .creds file
+	User         string        `yaml:"user"`
+	Password     Secret        `yaml:"password"`
+	Token        Secret        `yaml:"token"`
+	TLS          TLS           `yaml:"tls"`
+	Stream       string        `yaml:"stream"` // default EVENTS
+}
+
+// TLS configures a TLS client connection.
+type TLS struct {
+	CA                 string `yaml:"ca"`
+	Cert               string `yaml:"cert"`
+	Key                string `yaml:"key"`
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"`
+}
+
+// Source is one ingestion endpoint: Segment-style or Tealium-style.
+type Source struct {
+	Type      string   `yaml:"type"` // segment | tealium
+	WriteKeys []Secret `yaml:"write_keys"`
+	// Tealium
+	Account    string `yaml:"account"`
+	Profile    string `yaml:"profile"`
+	Datasource string `yaml:"datasource"`
+	// RateLimit is the sustained requests per second accepted for this
+	// source (0: unlimited); Burst the bucket size (default = RateLimit).
+	RateLimit float64 `yaml:"rate_limit"`
+	Burst     int     `yaml:"burst"`
+}
+
+// Destination names a plugin and its settings. Settings stays a yaml node so
+// the plugin's spec can validate it with positions: it is the node as
+// written, after ${...} interpolation; its Kind is 0 when the file has no
+// settings, a null scalar for an empty `settings:`, and it may contain alias
+// nodes. Node is the whole entry's value node.
+type Destination struct {
+	Plugin   string    `yaml:"plugin"`
+	Settings yaml.Node `yaml:"settings"`
+	Node     yaml.Node `yaml:"-"` // the whole destination, for positions
+}
+
+// Pipeline connects sources to a destination. Its expressions are compiled by
+// core/mapping (a later stage); here When, Map, Batch and Retry are kept as
+// the interpolated yaml nodes, unchecked, with the same conventions as
+// Destination.Settings (Kind 0 when absent). Node is the whole entry's value
+// node.
+type Pipeline struct {
+	From  []string  `yaml:"from"`
+	To    string    `yaml:"to"`
+	When  yaml.Node `yaml:"when"`
+	Map   yaml.Node `yaml:"map"`
+	Batch yaml.Node `yaml:"batch"`
+	Retry yaml.Node `yaml:"retry"`
+	Node  yaml.Node `yaml:"-"` // the whole pipeline, for positions
+}
+
+// Secret is a string that never prints: String, GoString, Format,
+// MarshalJSON and slog's LogValue all give "***" ("" when the secret is
+// empty). Reveal returns the value.
+type Secret string
+
+// Reveal returns the secret's value, for the one place that must use it.
+func (s Secret) Reveal() string { return string(s) }
+
+// String implements fmt.Stringer and hides the value.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "***"
+}
+
+// GoString hides the value from %#v.
+func (s Secret) GoString() string { return s.String() }
+
+// Format hides the value from every fmt verb. Without it, a verb that does
+// not apply to strings (%d, %t, ...) would print the raw value inside fmt's
+// "%!d(config.Secret=...)" error text. %q quotes the masked form.
+func (s Secret) Format(f fmt.State, verb rune) {
+	if verb == 'q' {
+		_, _ = io.WriteString(f, strconv.Quote(s.String()))
+		return
+	}
+	_, _ = io.WriteString(f, s.String())
+}
+
+// LogValue implements slog.LogValuer and hides the value.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalJSON hides the value.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + s.String() + `"`), nil }
