@@ -141,7 +141,7 @@ func waitBenchReady(ctx context.Context, base string, timeout time.Duration, exi
 				return nil
 			}
 			last = fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(body))
-		} else {
+		} else if ctx.Err() == nil {
 			last = err
 		}
 		select {
