@@ -84,12 +84,16 @@ func TestParseDesignExample(t *testing.T) {
 		{"pipelines.web-to-meta", c.Pipelines["web-to-meta"].Node, yaml.MappingNode, "29:5"},
 		{"pipelines.web-to-meta.when", c.Pipelines["web-to-meta"].When, yaml.ScalarNode, "31:11"},
 		{"pipelines.web-to-meta.map", c.Pipelines["web-to-meta"].Map, yaml.MappingNode, "33:7"},
-		{"pipelines.web-to-meta.batch", c.Pipelines["web-to-meta"].Batch, yaml.MappingNode, "47:12"},
-		{"pipelines.web-to-meta.retry", c.Pipelines["web-to-meta"].Retry, yaml.MappingNode, "48:12"},
 	} {
 		if tc.node.Kind != tc.kind || at(tc.node) != tc.pos {
 			t.Errorf("%s: kind %v at %s, want kind %v at %s", tc.what, tc.node.Kind, at(tc.node), tc.kind, tc.pos)
 		}
+	}
+
+	wantBatch := Batch{MaxEvents: 1000, MaxBytes: DefaultBatchMaxBytes, MaxWait: time.Second}
+	wantRetry := Retry{MaxAttempts: 20, Backoff: time.Second, MaxBackoff: 10 * time.Minute}
+	if pl := c.Pipelines["web-to-meta"]; pl.Batch != wantBatch || pl.Retry != wantRetry {
+		t.Errorf("batch, retry = %+v, %+v; want %+v, %+v", pl.Batch, pl.Retry, wantBatch, wantRetry)
 	}
 
 	// Settings are interpolated in place and keep their positions.
@@ -405,6 +409,13 @@ func TestProblems(t *testing.T) {
 			"bad-pipelines.yaml:15:3: pipelines.missing.from: at least one source is required",
 			"bad-pipelines.yaml:15:3: pipelines.missing.to: required",
 			`bad-pipelines.yaml:16:3: pipelines["bad name"]: name must contain only letters, digits, _ and - (names become NATS subject tokens)`,
+			"bad-pipelines.yaml:23:25: pipelines.limits.batch.max_events: must be at least 1",
+			"bad-pipelines.yaml:23:39: pipelines.limits.batch.max_bytes: must be at least 1",
+			"bad-pipelines.yaml:23:53: pipelines.limits.batch.max_wait: must not be negative",
+			"bad-pipelines.yaml:23:58: pipelines.limits.batch.max_size: unknown field",
+			"bad-pipelines.yaml:24:27: pipelines.limits.retry.max_attempts: must be at least 1",
+			"bad-pipelines.yaml:24:39: pipelines.limits.retry.backoff: must be greater than 0",
+			"bad-pipelines.yaml:24:69: pipelines.limits.retry.max_age: must not be negative",
 		}},
 		{file: "bad-aliases.yaml", want: []string{
 			"bad-aliases.yaml:4:5: sources.app: merge keys (<<) are not supported here",

@@ -97,6 +97,24 @@ func (p *parser) finish() {
 		}
 		p.cfg.Sources[name] = s
 	}
+	for name, pl := range p.cfg.Pipelines {
+		path := child("pipelines", name)
+		b, r := child(path, "batch"), child(path, "retry")
+		orDefault(p, child(b, "max_events"), &pl.Batch.MaxEvents, DefaultBatchMaxEvents)
+		orDefault(p, child(b, "max_bytes"), &pl.Batch.MaxBytes, DefaultBatchMaxBytes)
+		orDefault(p, child(b, "max_wait"), &pl.Batch.MaxWait, DefaultBatchMaxWait)
+		orDefault(p, child(r, "max_attempts"), &pl.Retry.MaxAttempts, DefaultRetryMaxAttempts)
+		orDefault(p, child(r, "backoff"), &pl.Retry.Backoff, DefaultRetryBackoff)
+		orDefault(p, child(r, "max_backoff"), &pl.Retry.MaxBackoff, DefaultRetryMaxBackoff)
+		p.cfg.Pipelines[name] = pl
+	}
+}
+
+// orDefault sets *v to def when the file does not set path.
+func orDefault[T comparable](p *parser, path string, v *T, def T) {
+	if _, set := p.vals[path]; !set {
+		*v = def
+	}
 }
 
 // parser holds the state of one Parse.

@@ -88,11 +88,16 @@ type Source struct {
 type Destination struct {
 	Plugin   string    `yaml:"plugin"`
 	Settings yaml.Node `yaml:"settings"`
-	Node     yaml.Node `yaml:"-"` // the whole destination, for positions
+	// MaxInFlight is the most batches delivered to the destination at once
+	// (0: the plugin host's default, 4).
+	MaxInFlight int `yaml:"max_in_flight"`
+	// Timeout bounds one delivery call (0: the plugin host's default, 30s).
+	Timeout time.Duration `yaml:"timeout"`
+	Node    yaml.Node     `yaml:"-"` // the whole destination, for positions
 }
 
 // Pipeline connects sources to a destination. Its expressions are compiled by
-// core/mapping (a later stage); here When, Map, Batch and Retry are kept as
+// core/mapping (a later stage); here When and Map are kept as
 // the interpolated yaml nodes, unchecked, with the same conventions as
 // Destination.Settings (Kind 0 when absent). Node is the whole entry's value
 // node.
@@ -101,10 +106,41 @@ type Pipeline struct {
 	To    string    `yaml:"to"`
 	When  yaml.Node `yaml:"when"`
 	Map   yaml.Node `yaml:"map"`
-	Batch yaml.Node `yaml:"batch"`
-	Retry yaml.Node `yaml:"retry"`
+	Batch Batch     `yaml:"batch"`
+	Retry Retry     `yaml:"retry"`
 	Node  yaml.Node `yaml:"-"` // the whole pipeline, for positions
 }
+
+// Batch is how a pipeline groups events for its destination: a batch is
+// handed over when it holds MaxEvents events or MaxBytes bytes of mapped
+// JSON, or MaxWait after its first event, whichever comes first. The
+// destination's own preferred limits cap these.
+type Batch struct {
+	MaxEvents int           `yaml:"max_events"` // default 500
+	MaxBytes  int           `yaml:"max_bytes"`  // default 4 MiB
+	MaxWait   time.Duration `yaml:"max_wait"`   // default 1s
+}
+
+// Retry is a pipeline's policy for events the destination asks to retry.
+// The delay doubles from Backoff up to MaxBackoff, with jitter; a
+// destination's retry-after wins when longer. After MaxAttempts deliveries,
+// or once an event is older than MaxAge, it is dead-lettered.
+type Retry struct {
+	MaxAttempts int           `yaml:"max_attempts"` // default 20
+	Backoff     time.Duration `yaml:"backoff"`      // default 1s
+	MaxBackoff  time.Duration `yaml:"max_backoff"`  // default 10m
+	MaxAge      time.Duration `yaml:"max_age"`      // default 0: no age limit
+}
+
+// Defaults of a pipeline's batch and retry settings.
+const (
+	DefaultBatchMaxEvents   = 500
+	DefaultBatchMaxBytes    = 4 << 20
+	DefaultBatchMaxWait     = time.Second
+	DefaultRetryMaxAttempts = 20
+	DefaultRetryBackoff     = time.Second
+	DefaultRetryMaxBackoff  = 10 * time.Minute
+)
 
 // Secret is a string that never prints: String, GoString, Format,
 // MarshalJSON and slog's LogValue all give "***" ("" when the secret is

@@ -159,6 +159,12 @@ func (p *parser) validateDestinations() {
 		if d.Plugin == "" {
 			p.required(child(path, "plugin"), p.keys[path], "")
 		}
+		if f := child(path, "max_in_flight"); d.MaxInFlight < 0 {
+			p.check(p.where(f), f, "must not be negative")
+		}
+		if f := child(path, "timeout"); d.Timeout < 0 {
+			p.check(p.where(f), f, "must not be negative")
+		}
 	}
 }
 
@@ -186,6 +192,7 @@ func (p *parser) validatePipelines() {
 			}
 			listed[src] = true
 		}
+		p.validateBatchRetry(path, pl)
 		to := child(path, "to")
 		switch _, ok := p.cfg.Destinations[pl.To]; {
 		case pl.To == "":
@@ -193,6 +200,29 @@ func (p *parser) validatePipelines() {
 		case !ok && !p.failed("destinations"):
 			p.check(p.where(to), to, "%s", p.unknown("destination", to, pl.To, destNames))
 		}
+	}
+}
+
+func (p *parser) validateBatchRetry(path string, pl Pipeline) {
+	b, r := child(path, "batch"), child(path, "retry")
+	if f := child(b, "max_events"); pl.Batch.MaxEvents < 1 {
+		p.check(p.where(f), f, "must be at least 1")
+	}
+	if f := child(b, "max_bytes"); pl.Batch.MaxBytes < 1 {
+		p.check(p.where(f), f, "must be at least 1")
+	}
+	if f := child(b, "max_wait"); pl.Batch.MaxWait < 0 {
+		p.check(p.where(f), f, "must not be negative")
+	}
+	if f := child(r, "max_attempts"); pl.Retry.MaxAttempts < 1 {
+		p.check(p.where(f), f, "must be at least 1")
+	}
+	p.positive(child(r, "backoff"), pl.Retry.Backoff)
+	if f := child(r, "max_backoff"); pl.Retry.MaxBackoff < pl.Retry.Backoff {
+		p.check(p.where(f), f, "must not be shorter than retry.backoff")
+	}
+	if f := child(r, "max_age"); pl.Retry.MaxAge < 0 {
+		p.check(p.where(f), f, "must not be negative")
 	}
 }
 
