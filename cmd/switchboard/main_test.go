@@ -26,6 +26,9 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
+	// Plugin processes the host starts (`<this binary> plugin NAME`) must
+	// run the CLI too.
+	os.Setenv("SWITCHBOARD_TEST_MAIN", "1")
 	os.Exit(m.Run())
 }
 

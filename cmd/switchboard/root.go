@@ -66,6 +66,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newValidateCmd(g),
 		newTailCmd(g),
 		newBenchCmd(g),
+		newPluginCmd(g),
+		newPluginsCmd(g),
 	)
 	return root
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/switchboard-cdp/switchboard/core/bus"
 	"github.com/switchboard-cdp/switchboard/core/config"
 	"github.com/switchboard-cdp/switchboard/core/gateway"
+	"github.com/switchboard-cdp/switchboard/core/pluginhost"
 	"github.com/switchboard-cdp/switchboard/sources/segment"
 )
 
@@ -42,7 +43,13 @@ func newServeCmd(g *globals) *cobra.Command {
 				}
 				return err
 			}
-			return serve(cmd.Context(), cfg, log, nil)
+			err = serve(cmd.Context(), cfg, log, nil)
+			var probs config.Problems
+			if errors.As(err, &probs) {
+				fmt.Fprintln(g.stderr, probs.Error())
+				return exitError(1)
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVarP(&file, "config", "c", "pipelines.yaml", "pipelines.yaml to serve")
@@ -63,6 +70,18 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 		return err
 	}
 	defer b.Close()
+
+	host, err := openHost(ctx, cfg, log, reg, b)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), cfg.Server.ShutdownGrace)
+		defer cancel()
+		if err := host.Close(cctx); err != nil {
+			log.Warn("stopping destination plugins", "error", err)
+		}
+	}()
 
 	trusted, err := parsePrefixes(cfg.Server.TrustedProxies)
 	if err != nil {
@@ -122,6 +141,20 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 	err = gw.Serve(ctx, cfg.Server.ShutdownGrace)
 	log.Info("stopped serving; closing JetStream")
 	return err
+}
+
+// openHost starts every configured destination's plugin, supervised, with
+// its state in JetStream.
+func openHost(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, b *bus.Bus) (*pluginhost.Host, error) {
+	opts := hostOptions(log)
+	opts.Registerer = reg
+	opts.JetStream = b.JetStream()
+	opts.Replicas = cfg.NATS.Replicas
+	opts.DestinationLimits = map[string]pluginhost.Limits{}
+	for name, d := range cfg.Destinations {
+		opts.DestinationLimits[name] = pluginhost.Limits{MaxInFlight: d.MaxInFlight, CallTimeout: d.Timeout}
+	}
+	return pluginhost.Open(ctx, cfg, opts)
 }
 
 func busOptions(cfg *config.Config, log *slog.Logger) bus.Options {

@@ -7,13 +7,14 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/switchboard-cdp/switchboard/core/config"
+	"github.com/switchboard-cdp/switchboard/core/pluginhost"
 )
 
 func newValidateCmd(g *globals) *cobra.Command {
 	var file string
 	cmd := &cobra.Command{
 		Use:   "validate -c FILE",
-		Short: "Check a pipelines.yaml: exit 0 with a summary, or exit 1 with every problem as FILE:LINE:COL: path: message",
+		Short: "Check a pipelines.yaml, destination settings included (each destination's plugin is started to check them): exit 0 with a summary, or exit 1 with every problem as FILE:LINE:COL: path: message",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(file)
@@ -24,6 +25,14 @@ func newValidateCmd(g *globals) *cobra.Command {
 					return exitError(1)
 				}
 				return err
+			}
+			log, err := g.quietLogger()
+			if err != nil {
+				return err
+			}
+			if probs := pluginhost.Validate(cmd.Context(), cfg, hostOptions(log)); len(probs) > 0 {
+				fmt.Fprintln(g.stderr, probs.Error())
+				return exitError(1)
 			}
 			fmt.Fprintln(g.stdout, cfg.Summary())
 			return nil

@@ -1,0 +1,55 @@
+package pluginhost
+
+import (
+	"context"
+	"time"
+
+	"github.com/switchboard-cdp/switchboard/plugins"
+)
+
+// services is the plugins.Host one destination's plugin calls back: its
+// own state bucket and the host's counters.
+type services struct {
+	destination string
+	state       *state // nil: no JetStream
+	counters    *counterSet
+}
+
+func (s *services) StateGet(ctx context.Context, keys []string) (map[string][]byte, error) {
+	if s.state == nil {
+		return nil, ErrNoState
+	}
+	return s.state.get(ctx, keys)
+}
+
+func (s *services) StateCreate(ctx context.Context, entries []plugins.Entry, ttl time.Duration) ([]bool, error) {
+	if s.state == nil {
+		return nil, ErrNoState
+	}
+	return s.state.publish(ctx, entries, ttl, true)
+}
+
+func (s *services) StatePut(ctx context.Context, entries []plugins.Entry, ttl time.Duration) error {
+	if s.state == nil {
+		return ErrNoState
+	}
+	_, err := s.state.publish(ctx, entries, ttl, false)
+	return err
+}
+
+func (s *services) StateDelete(ctx context.Context, keys []string) error {
+	if s.state == nil {
+		return ErrNoState
+	}
+	return s.state.delete(ctx, keys)
+}
+
+// AddCounters is a no-op without a counter set (during validation).
+func (s *services) AddCounters(_ context.Context, counters []plugins.Counter) error {
+	if s.counters == nil {
+		return nil
+	}
+	return s.counters.add(s.destination, counters)
+}
+
+var _ plugins.Host = (*services)(nil)
