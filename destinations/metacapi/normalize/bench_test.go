@@ -1,0 +1,42 @@
+package normalize
+
+import "testing"
+
+// BenchmarkUserData normalises and hashes a full user_data: em, ph, fn, ln,
+// ct, st, zp, country, external_id, plus ip, ua and fbp. Target ≤ 3 µs.
+func BenchmarkUserData(b *testing.B) {
+	in := map[string]any{
+		"em":                " John.Doe@Example.COM ",
+		"ph":                "+1 (650) 555-1212",
+		"fn":                "Mary",
+		"ln":                "O'Brien",
+		"ct":                "New York",
+		"st":                "NY",
+		"zp":                "10001-1234",
+		"country":           "US",
+		"external_id":       "User-123",
+		"client_ip_address": "203.0.113.7",
+		"client_user_agent": "Mozilla/5.0",
+		"fbp":               "fb.1.1596403881668.1116446470",
+	}
+	opts := Options{DefaultCountry: "US", HashExternalID: true}
+	b.ReportAllocs()
+	for b.Loop() {
+		UserData(in, opts)
+	}
+}
+
+// BenchmarkPhoneSlow is a number the fast path leaves to phonenumbers.
+func BenchmarkPhoneSlow(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = Phone("+81 3-1234-5678", "")
+	}
+}
+
+func BenchmarkSHA256Hex(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		SHA256Hex("john.doe@example.com")
+	}
+}

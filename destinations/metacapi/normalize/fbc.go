@@ -1,0 +1,95 @@
+package normalize
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ValidFBC reports whether s is a well-formed click ID:
+// fb.<subdomainIndex>.<creationTimeMs>.<fbclid>, optionally followed by the
+// parameter builder's appendix segment (4 or 5 dot-separated segments).
+// A malformed fbc makes Meta reject the whole batch (error 100/2804001).
+func ValidFBC(s string) bool { return validFB(s, false) }
+
+// ValidFBP reports whether s is a well-formed browser ID:
+// fb.<subdomainIndex>.<creationTimeMs>.<random digits>, optionally followed
+// by an appendix segment.
+func ValidFBP(s string) bool { return validFB(s, true) }
+
+func validFB(s string, numericLast bool) bool {
+	if len(s) > 1024 {
+		return false
+	}
+	var seg [5]string
+	n := 0
+	for part := range strings.SplitSeq(s, ".") {
+		if n == len(seg) {
+			return false
+		}
+		seg[n] = part
+		n++
+	}
+	if n < 4 || seg[0] != "fb" || !allDigits(seg[1], 1, 2) || !allDigits(seg[2], 1, 19) {
+		return false
+	}
+	if numericLast {
+		if !allDigits(seg[3], 1, 32) {
+			return false
+		}
+	} else if !token(seg[3]) {
+		return false
+	}
+	return n == 4 || token(seg[4])
+}
+
+func allDigits(s string, minLen, maxLen int) bool {
+	if len(s) < minLen || len(s) > maxLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// token reports whether s is a non-empty run of visible ASCII other than
+// the separators that cannot appear in a cookie value.
+func token(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || c == ',' || c == ';' || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// FBCFromURL builds the click ID Meta asks servers to send when no _fbc
+// cookie exists: fb.1.<eventTime in ms>.<fbclid>, with the fbclid query
+// parameter of eventSourceURL taken verbatim (its case is significant). It
+// returns "" when the URL carries no usable fbclid or eventTime is zero.
+func FBCFromURL(eventSourceURL string, eventTime time.Time) string {
+	if eventTime.IsZero() || !strings.Contains(eventSourceURL, "fbclid=") {
+		return ""
+	}
+	u, err := url.Parse(strings.TrimSpace(eventSourceURL))
+	if err != nil {
+		return ""
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil && len(q) == 0 {
+		return ""
+	}
+	fbclid := strings.TrimSpace(q.Get("fbclid"))
+	if !token(fbclid) || strings.Contains(fbclid, ".") {
+		return ""
+	}
+	return "fb.1." + strconv.FormatInt(eventTime.UnixMilli(), 10) + "." + fbclid
+}

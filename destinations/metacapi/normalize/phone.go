@@ -1,0 +1,208 @@
+package normalize
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/nyaruka/phonenumbers"
+)
+
+// Phone normalises ph by Meta's rule: digits only, with the country code,
+// no leading zeros: the E.164 number without its "+" ("+1 (650) 555-1212"
+// → "16505551212", "+44 (0)20 7946 0958" → "442079460958").
+//
+// region is the ISO 3166-1 alpha-2 code (either case) used for numbers
+// written without a country code: the user's country, else the configured
+// default. Numbers starting with "+" or "00" are international whatever the
+// region; "00" is tried after the region's own international prefix.
+// Extensions are dropped. A number that parses but has an impossible length
+// for its country gives [ErrInvalidPhone]; a national number with no region
+// gives [ErrPhoneNoCountry] unless its digits already form a valid
+// international number ("16505551212").
+//
+// Parsing uses github.com/nyaruka/phonenumbers (libphonenumber's metadata);
+// common shapes for a few large countries take an equivalent fast path.
+func Phone(raw, region string) (out string, err error) {
+	s := strings.TrimSpace(raw)
+	if len(s) > 64 {
+		return "", ErrInvalidPhone
+	}
+	region = strings.ToUpper(region)
+	if e, ok := fastPhone(s, region); ok {
+		return e, nil
+	}
+	defer func() {
+		if recover() != nil { // phonenumbers must never take the batch down
+			out, err = "", ErrInvalidPhone
+		}
+	}()
+	return slowPhone(s, region)
+}
+
+// slowPhone is the reference path through phonenumbers.
+func slowPhone(s, region string) (string, error) {
+	international := strings.HasPrefix(s, "+")
+	if international || region != "" {
+		if e, ok := parsePossible(s, region); ok {
+			return e, nil
+		}
+		if international {
+			return "", ErrInvalidPhone
+		}
+	}
+	digits := onlyDigits(s)
+	if strings.HasPrefix(digits, "00") {
+		if e, ok := parsePossible("+"+digits[2:], ""); ok {
+			return e, nil
+		}
+		return "", ErrInvalidPhone
+	}
+	// The digits may already carry a country code ("16505551212"). This is a
+	// guess, so it must be a valid number, not merely a possible one.
+	if digits != "" && digits[0] != '0' {
+		if n, err := phonenumbers.Parse("+"+digits, ""); err == nil && phonenumbers.IsValidNumber(n) {
+			return e164(n), nil
+		}
+	}
+	if region == "" {
+		return "", ErrPhoneNoCountry
+	}
+	return "", ErrInvalidPhone
+}
+
+func parsePossible(s, region string) (string, bool) {
+	n, err := phonenumbers.Parse(s, region)
+	if err != nil {
+		return "", false
+	}
+	if phonenumbers.IsPossibleNumberWithReason(n) != phonenumbers.IS_POSSIBLE {
+		return "", false
+	}
+	e := e164(n)
+	// Keep only numbers whose E.164 form reads back as itself: phonenumbers
+	// can keep a trunk 0 that a second reading strips, which would make the
+	// same number hash two ways.
+	back, err := phonenumbers.Parse("+"+e, "")
+	if err != nil || e164(back) != e {
+		return "", false
+	}
+	return e, true
+}
+
+func e164(n *phonenumbers.PhoneNumber) string {
+	nsn := phonenumbers.GetNationalSignificantNumber(n)
+	return strconv.Itoa(int(n.GetCountryCode())) + nsn
+}
+
+func onlyDigits(s string) string {
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if '0' <= s[i] && s[i] <= '9' {
+			b = append(b, s[i])
+		}
+	}
+	return string(b)
+}
+
+// fastRegions are regions whose numbering plans are simple enough to
+// normalise without phonenumbers' full parser: a single trunk prefix (or
+// none) and no carrier-selection codes. Lengths are still checked against
+// phonenumbers' metadata. A differential fuzz test holds the fast path to
+// the slow one.
+var fastRegions = map[string]string{
+	"US": "1", "CA": "1",
+	"GB": "44", "DE": "49", "FR": "33", "ES": "34", "NL": "31", "BE": "32",
+	"CH": "41", "AT": "43", "SE": "46", "IE": "353",
+}
+
+// fastCC are the country codes of fastRegions with their trunk prefix.
+var fastCC = map[string]string{
+	"1": "1", "44": "0", "49": "0", "33": "0", "34": "", "31": "0", "32": "0",
+	"41": "0", "43": "0", "46": "0", "353": "0",
+}
+
+// fastPhone handles numbers made only of digits and the usual separators,
+// for the regions above. It returns ok=false whenever the answer could
+// differ from phonenumbers', leaving the number to slowPhone.
+func fastPhone(s, region string) (string, bool) {
+	var buf [24]byte
+	n := 0
+	plus := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case '0' <= c && c <= '9':
+			if n == len(buf) {
+				return "", false
+			}
+			buf[n] = c
+			n++
+		case c == '+':
+			if n != 0 || plus {
+				return "", false
+			}
+			plus = true
+		case c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')':
+			// Separators. A "(0)" trunk prefix after a country code leaves a
+			// national number starting with 0, which fastNSN refuses.
+		default:
+			return "", false
+		}
+	}
+	d := buf[:n]
+	regionCC := fastRegions[region]
+	if !plus && len(d) > 2 && d[0] == '0' && d[1] == '0' && d[2] != '0' && (region == "" || regionCC != "") {
+		d, plus = d[2:], true
+	}
+	if plus {
+		for l := 1; l <= 3 && l < len(d); l++ {
+			cc := string(d[:l])
+			if _, ok := fastCC[cc]; ok {
+				return fastNSN(cc, d[l:])
+			}
+		}
+		return "", false
+	}
+	if regionCC == "" {
+		return "", false
+	}
+	if regionCC == "1" {
+		if len(d) == 11 && d[0] == '1' {
+			d = d[1:]
+		}
+		return fastNSN("1", d)
+	}
+	trunk := fastCC[regionCC]
+	if trunk == "" || len(d) < 2 || d[0] != trunk[0] || d[1] == '0' {
+		return "", false
+	}
+	return fastNSN(regionCC, d[1:])
+}
+
+// fastNSN checks a national significant number for a fast country code.
+func fastNSN(cc string, nsn []byte) (string, bool) {
+	if len(nsn) < 4 || nsn[0] == '0' || nsn[0] == '1' && cc == "1" {
+		return "", false
+	}
+	if cc == "1" {
+		if len(nsn) != 10 {
+			return "", false
+		}
+	} else {
+		v, err := strconv.ParseUint(string(nsn), 10, 64)
+		if err != nil {
+			return "", false
+		}
+		ccn, _ := strconv.Atoi(cc)
+		num := &phonenumbers.PhoneNumber{CountryCode: ptr(int32(ccn)), NationalNumber: &v}
+		if phonenumbers.IsPossibleNumberWithReason(num) != phonenumbers.IS_POSSIBLE {
+			return "", false
+		}
+	}
+	b := make([]byte, 0, len(cc)+len(nsn))
+	b = append(b, cc...)
+	b = append(b, nsn...)
+	return string(b), true
+}
+
+func ptr[T any](v T) *T { return &v }
