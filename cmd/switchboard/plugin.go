@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/switchboard-cdp/switchboard/core/pluginhost"
+	"github.com/switchboard-cdp/switchboard/destinations/metacapi"
 	"github.com/switchboard-cdp/switchboard/destinations/webhook"
 	"github.com/switchboard-cdp/switchboard/plugins"
 )
@@ -21,7 +22,8 @@ import (
 // `switchboard plugin NAME`, which serves the table's entry. Add a
 // built-in here and nowhere else.
 var builtinDestinations = map[string]func() plugins.Destination{
-	"webhook": func() plugins.Destination { return webhook.New() },
+	"meta-capi": func() plugins.Destination { return metacapi.New() },
+	"webhook":   func() plugins.Destination { return webhook.New() },
 }
 
 // builtinNames returns the names of the built-in destinations, sorted.
