@@ -47,6 +47,9 @@ bench: build
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./core/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzBatch$$' -fuzztime 30s ./sources/segment/
+	$(GO) test -run '^$$' -fuzz '^FuzzDeliverRoundTrip$$' -fuzztime 30s ./plugins/
+	$(GO) test -run '^$$' -fuzz '^FuzzEventsFromWire$$' -fuzztime 30s ./plugins/
+	$(GO) test -run '^$$' -fuzz '^FuzzCheckSettings$$' -fuzztime 30s ./core/pluginhost/
 
 # Regenerates the committed protobuf code with Debian's protoc and pinned
 # Go generators.

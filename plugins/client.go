@@ -31,6 +31,12 @@ type destinationClient struct {
 	broker *plugin.GRPCBroker
 	done   context.Context // cancelled when the plugin process is gone
 
+	// deliverOpts make Deliver calls use the Destination service's codec.
+	deliverOpts []grpc.CallOption
+	// requests holds *DeliverRequests for reuse: their buffers, grown to
+	// the size of a batch, are the largest allocation of a Deliver.
+	requests sync.Pool
+
 	mu    sync.Mutex
 	hosts []*hostService // served for the plugin until Close
 }
@@ -75,12 +81,31 @@ func (c *destinationClient) Configure(ctx context.Context, cfg Config) error {
 	return fieldErrorsFromWire(resp.GetErrors())
 }
 
+// Deliver packs batch into one request (copying the events' data once)
+// and unpacks the results: their ids are batch's own strings.
 func (c *destinationClient) Deliver(ctx context.Context, batch []Event) ([]Result, error) {
-	resp, err := c.client.Deliver(ctx, &destinationv1.DeliverRequest{Events: eventsToWire(batch)})
+	req, _ := c.requests.Get().(*destinationv1.DeliverRequest)
+	if req == nil {
+		req = &destinationv1.DeliverRequest{}
+	}
+	if err := eventsToWire(req, batch); err != nil {
+		return nil, fmt.Errorf("deliver: %w", err)
+	}
+	resp, err := c.client.Deliver(ctx, req, c.deliverOpts...)
+	// Once a unary call returns, gRPC no longer refers to its request: it
+	// encoded it at the start, and retries resend the encoded bytes. Only
+	// its optional tracing keeps the message, to print it later.
+	if !grpc.EnableTracing {
+		c.requests.Put(req)
+	}
 	if err != nil {
 		return nil, fromWire(ctx, c.done, "deliver", err)
 	}
-	return resultsFromWire(resp.GetResults()), nil
+	results, err := resultsFromWire(resp, batch)
+	if err != nil {
+		return nil, fmt.Errorf("deliver: %w", err)
+	}
+	return results, nil
 }
 
 // Close closes the plugin's destination, then stops serving the host

@@ -159,63 +159,8 @@ func outcomeFromWire(o destinationv1.Outcome) Outcome {
 	return 0
 }
 
-// eventsToWire converts a batch. The payloads are shared, not copied, and
-// the messages are allocated in one block.
-func eventsToWire(batch []Event) []*destinationv1.Event {
-	block := make([]destinationv1.Event, len(batch))
-	out := make([]*destinationv1.Event, len(batch))
-	for i := range batch {
-		e := &block[i]
-		e.Id = batch[i].ID
-		e.Payload = batch[i].Payload
-		e.Attempt = uint32(max(batch[i].Attempt, 0))
-		e.MessageId = batch[i].MessageID
-		out[i] = e
-	}
-	return out
-}
-
-func eventsFromWire(in []*destinationv1.Event) []Event {
-	out := make([]Event, len(in))
-	for i, e := range in {
-		out[i] = Event{
-			ID:        e.GetId(),
-			Payload:   json.RawMessage(e.GetPayload()),
-			Attempt:   int(e.GetAttempt()),
-			MessageID: e.GetMessageId(),
-		}
-	}
-	return out
-}
-
-func resultsToWire(results []Result) []*destinationv1.Result {
-	block := make([]destinationv1.Result, len(results))
-	out := make([]*destinationv1.Result, len(results))
-	for i := range results {
-		r := &block[i]
-		r.Id = results[i].ID
-		r.Outcome = outcomeToWire(results[i].Outcome)
-		r.RetryAfterMs = durationToMillis(results[i].RetryAfter)
-		r.Reason = results[i].Reason
-		r.Code = results[i].Code
-		out[i] = r
-	}
-	return out
-}
-
-func resultsFromWire(in []*destinationv1.Result) []Result {
-	out := make([]Result, len(in))
-	for i, r := range in {
-		out[i] = Result{
-			ID:         r.GetId(),
-			Outcome:    outcomeFromWire(r.GetOutcome()),
-			RetryAfter: time.Duration(r.GetRetryAfterMs()) * time.Millisecond,
-			Reason:     r.GetReason(),
-			Code:       r.GetCode(),
-		}
-	}
-	return out
-}
+// Deliver's batches and results have a packed form of their own: see
+// batch.go.
 
 func entriesToWire(entries []Entry) []*destinationv1.StateEntry {
 	block := make([]destinationv1.StateEntry, len(entries))
@@ -274,5 +219,9 @@ func durationToMillis(d time.Duration) uint64 {
 	if d <= 0 {
 		return 0
 	}
-	return uint64((d + time.Millisecond - 1) / time.Millisecond)
+	ms := uint64(d / time.Millisecond)
+	if d%time.Millisecond != 0 {
+		ms++
+	}
+	return ms
 }

@@ -28,7 +28,8 @@ type Destination interface {
 	// Deliver sends a batch and returns one Result per event (any order,
 	// matched by Event.ID). An event with no result is retried. Deliver
 	// returns an error only when the whole batch failed in a way a retry may
-	// fix (the host retries every event of it).
+	// fix (the host retries every event of it). The events' payloads are
+	// only valid until Deliver returns (see Event.Payload).
 	Deliver(ctx context.Context, batch []Event) ([]Result, error)
 	// Close releases the destination's resources.
 	Close(ctx context.Context) error
@@ -129,7 +130,10 @@ type Counter struct {
 type Event struct {
 	// ID identifies the event within the batch; results refer to it.
 	ID string
-	// Payload is the mapped object as JSON.
+	// Payload is the mapped object as JSON. In a plugin, the payloads of a
+	// batch share the buffer the batch arrived in: a payload is valid until
+	// Deliver returns, and a destination that keeps one longer (to send it
+	// later, say) keeps a copy (bytes.Clone). An empty payload is nil.
 	Payload json.RawMessage
 	// Attempt is 1 on the first delivery, 2 on the first retry, and so on.
 	Attempt int

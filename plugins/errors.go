@@ -26,6 +26,10 @@ var ErrPluginExited = errors.New("destination plugin exited")
 // no host services.
 var ErrNoHost = errors.New("no host services offered")
 
+// errMalformed is wrapped by the error for a Deliver request or response
+// that breaks the rules of its packed layout (see destination.proto).
+var errMalformed = errors.New("malformed message")
+
 // remoteError is an error that crossed the gRPC boundary. Its message is the
 // remote side's message prefixed with the method; status.Code still sees the
 // gRPC code, and errors.Is sees the local cause (a context error,

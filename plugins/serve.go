@@ -142,9 +142,10 @@ func (p *DestinationPlugin) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server
 // broker. ctx ends when the plugin process is gone.
 func (p *DestinationPlugin) GRPCClient(ctx context.Context, broker *plugin.GRPCBroker, conn *grpc.ClientConn) (any, error) {
 	return &destinationClient{
-		client: destinationv1.NewDestinationClient(conn),
-		broker: broker,
-		done:   ctx,
+		client:      destinationv1.NewDestinationClient(conn),
+		broker:      broker,
+		done:        ctx,
+		deliverOpts: []grpc.CallOption{grpc.ForceCodecV2(newCodec())},
 	}, nil
 }
 
@@ -172,9 +173,10 @@ func Serve(d Destination) {
 }
 
 // newGRPCServer is the plugin's gRPC server: go-plugin's options (TLS)
-// plus a message size that fits large batches.
+// plus a message size that fits large batches, and the codec of codec.go.
 func newGRPCServer(opts []grpc.ServerOption) *grpc.Server {
 	opts = append(opts,
+		grpc.ForceServerCodecV2(newCodec()),
 		grpc.MaxRecvMsgSize(maxMessageSize), grpc.MaxSendMsgSize(maxMessageSize),
 		grpc.InitialWindowSize(windowSize), grpc.InitialConnWindowSize(windowSize),
 		grpc.ReadBufferSize(ioBufferSize), grpc.WriteBufferSize(ioBufferSize),

@@ -105,16 +105,19 @@ func (s *destinationServer) Configure(ctx context.Context, req *destinationv1.Co
 }
 
 func (s *destinationServer) Deliver(ctx context.Context, req *destinationv1.DeliverRequest) (*destinationv1.DeliverResponse, error) {
-	events := eventsFromWire(req.GetEvents())
+	events, ids, err := eventsFromWire(req)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "deliver request: %v", err)
+	}
 	var results []Result
-	err := s.guard(ctx, "Deliver", func() (err error) {
+	err = s.guard(ctx, "Deliver", func() (err error) {
 		results, err = s.impl.Deliver(ctx, events)
 		return err
 	})
 	if err != nil {
 		return nil, toWire(err)
 	}
-	return &destinationv1.DeliverResponse{Results: resultsToWire(results)}, nil
+	return resultsToWire(results, ids), nil
 }
 
 func (s *destinationServer) Close(ctx context.Context, _ *destinationv1.CloseRequest) (*destinationv1.CloseResponse, error) {

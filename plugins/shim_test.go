@@ -266,6 +266,9 @@ func TestDeliverRoundTrip(t *testing.T) {
 			plugins.Retry("2", 1500*time.Microsecond, "http_429", "slow down"),
 			plugins.Rejected("3", "invalid_parameter", "bad email"),
 			{ID: "4"}, // no outcome: crosses as is, for the host to treat
+			plugins.Delivered("ünïcødé-🦀"),
+			// none for "6": the host retries it
+			plugins.Rejected("not-in-batch", "bug", "an id the batch does not have"),
 		}, nil
 	}}
 	d := connect(t, impl, nil)
@@ -274,6 +277,8 @@ func TestDeliverRoundTrip(t *testing.T) {
 		{ID: "2", Payload: json.RawMessage(`{}`), Attempt: 7, MessageID: "m2"},
 		{ID: "3", Payload: json.RawMessage(`{"a":[1,2]}`)},
 		{ID: "4", Payload: json.RawMessage(`{}`)},
+		{ID: "ünïcødé-🦀", Payload: json.RawMessage(`{"ü":"🦀"}`), Attempt: 2, MessageID: "mëssage-✓"},
+		{ID: "6"}, // no payload: arrives as nil
 	}
 	results, err := d.Deliver(t.Context(), batch)
 	if err != nil {
@@ -287,6 +292,8 @@ func TestDeliverRoundTrip(t *testing.T) {
 		{ID: "2", Outcome: plugins.OutcomeRetry, RetryAfter: 2 * time.Millisecond, Code: "http_429", Reason: "slow down"},
 		{ID: "3", Outcome: plugins.OutcomeRejected, Code: "invalid_parameter", Reason: "bad email"},
 		{ID: "4"},
+		{ID: "ünïcødé-🦀", Outcome: plugins.OutcomeDelivered},
+		{ID: "not-in-batch", Outcome: plugins.OutcomeRejected, Code: "bug", Reason: "an id the batch does not have"},
 	}
 	if !reflect.DeepEqual(results, want) {
 		t.Errorf("results %+v, want %+v", results, want)

@@ -88,15 +88,15 @@ type instance struct {
 // message is a single line meant for a config.Problem.
 func launch(ctx context.Context, t target, o *Options, log *slog.Logger, red *redactor) (*instance, error) {
 	cmd := exec.Command(t.path, t.args...)
-	cmd.Env = []string{plugins.LogLevelEnv + "=" + levelName(log)}
+	cmd.Env = append(os.Environ(), plugins.LogLevelEnv+"="+levelName(log))
 	setProcAttr(cmd)
 	cc := plugins.ClientConfig(cmd)
 	cc.Logger = newHCLog(log, red)
 	cc.StartTimeout = o.StartTimeout
 	tail := &tailBuffer{max: 4096}
 	cc.Stderr = tail
-	cc.GRPCDialOptions = []grpc.DialOption{grpc.WithDefaultCallOptions(
-		grpc.MaxCallRecvMsgSize(math.MaxInt32), grpc.MaxCallSendMsgSize(math.MaxInt32))}
+	cc.GRPCDialOptions = append(cc.GRPCDialOptions, grpc.WithDefaultCallOptions(
+		grpc.MaxCallRecvMsgSize(math.MaxInt32), grpc.MaxCallSendMsgSize(math.MaxInt32)))
 	client := plugin.NewClient(cc)
 
 	type result struct {

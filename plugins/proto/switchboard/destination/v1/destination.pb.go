@@ -511,11 +511,46 @@ func (x *FieldError) GetMessage() string {
 	return ""
 }
 
+// DeliverRequest is a batch of events in packed form: one entry per event
+// in a few packed arrays, and every event's variable-length data in one
+// buffer per field, cut by the lengths. This keeps decoding a batch of
+// thousands of events to a handful of allocations and copies (one
+// sub-message per event costs one of each per field and event).
+//
+// Event i is made of:
+//   - payload: the payload_lengths[i] bytes of payloads after those of
+//     events 0..i-1;
+//   - id and message id: likewise, cut from ids by id_lengths and from
+//     message_ids by message_id_lengths;
+//   - attempt: attempts[i].
+//
+// payload_lengths has one entry per event and so gives the batch size. The
+// other arrays have exactly as many entries, or none: no id_lengths means
+// every id is empty (ids is then empty too), no message_id_lengths every
+// message id, no attempts every attempt 0. The lengths of a buffer add up
+// to its size exactly. A request breaking these rules is refused with
+// INVALID_ARGUMENT, and Deliver is not called.
+//
+// Ids and message ids are bytes, not string: any Go string crosses
+// unchanged, valid UTF-8 or not.
 type DeliverRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Events        []*Event               `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The mapped objects as JSON, concatenated.
+	Payloads []byte `protobuf:"bytes,2,opt,name=payloads,proto3" json:"payloads,omitempty"`
+	// The size of each payload, one per event: the batch has
+	// len(payload_lengths) events.
+	PayloadLengths []uint32 `protobuf:"varint,3,rep,packed,name=payload_lengths,json=payloadLengths,proto3" json:"payload_lengths,omitempty"`
+	// Opaque event ids chosen by the host, concatenated; results refer to
+	// them (see DeliverResponse).
+	Ids       []byte   `protobuf:"bytes,4,opt,name=ids,proto3" json:"ids,omitempty"`
+	IdLengths []uint32 `protobuf:"varint,5,rep,packed,name=id_lengths,json=idLengths,proto3" json:"id_lengths,omitempty"`
+	// Delivery attempt of each event: 1 on the first.
+	Attempts []uint32 `protobuf:"varint,6,rep,packed,name=attempts,proto3" json:"attempts,omitempty"`
+	// The original events' messageIds (for dedupe keys and logs), concatenated.
+	MessageIds       []byte   `protobuf:"bytes,7,opt,name=message_ids,json=messageIds,proto3" json:"message_ids,omitempty"`
+	MessageIdLengths []uint32 `protobuf:"varint,8,rep,packed,name=message_id_lengths,json=messageIdLengths,proto3" json:"message_id_lengths,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *DeliverRequest) Reset() {
@@ -548,97 +583,99 @@ func (*DeliverRequest) Descriptor() ([]byte, []int) {
 	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{7}
 }
 
-func (x *DeliverRequest) GetEvents() []*Event {
+func (x *DeliverRequest) GetPayloads() []byte {
 	if x != nil {
-		return x.Events
+		return x.Payloads
 	}
 	return nil
 }
 
-// Event is one mapped event, as the pipeline's `map:` produced it.
-type Event struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Opaque id chosen by the host; results refer to it.
-	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// The mapped object as JSON.
-	Payload []byte `protobuf:"bytes,2,opt,name=payload,proto3" json:"payload,omitempty"`
-	// 1 on the first delivery attempt.
-	Attempt uint32 `protobuf:"varint,3,opt,name=attempt,proto3" json:"attempt,omitempty"`
-	// The original event's messageId, for dedupe keys and logs.
-	MessageId     string `protobuf:"bytes,4,opt,name=message_id,json=messageId,proto3" json:"message_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Event) Reset() {
-	*x = Event{}
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[8]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Event) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Event) ProtoMessage() {}
-
-func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[8]
+func (x *DeliverRequest) GetPayloadLengths() []uint32 {
 	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Event.ProtoReflect.Descriptor instead.
-func (*Event) Descriptor() ([]byte, []int) {
-	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{8}
-}
-
-func (x *Event) GetId() string {
-	if x != nil {
-		return x.Id
-	}
-	return ""
-}
-
-func (x *Event) GetPayload() []byte {
-	if x != nil {
-		return x.Payload
+		return x.PayloadLengths
 	}
 	return nil
 }
 
-func (x *Event) GetAttempt() uint32 {
+func (x *DeliverRequest) GetIds() []byte {
 	if x != nil {
-		return x.Attempt
+		return x.Ids
 	}
-	return 0
+	return nil
 }
 
-func (x *Event) GetMessageId() string {
+func (x *DeliverRequest) GetIdLengths() []uint32 {
 	if x != nil {
-		return x.MessageId
+		return x.IdLengths
 	}
-	return ""
+	return nil
 }
 
+func (x *DeliverRequest) GetAttempts() []uint32 {
+	if x != nil {
+		return x.Attempts
+	}
+	return nil
+}
+
+func (x *DeliverRequest) GetMessageIds() []byte {
+	if x != nil {
+		return x.MessageIds
+	}
+	return nil
+}
+
+func (x *DeliverRequest) GetMessageIdLengths() []uint32 {
+	if x != nil {
+		return x.MessageIdLengths
+	}
+	return nil
+}
+
+// DeliverResponse holds the destination's results, packed like the request.
+// An event without a result is retried.
+//
+// Result i is made of:
+//   - outcome: outcomes[i]; the number of results is len(outcomes);
+//   - event: event_indexes[i], the position in the request of the event it
+//     is for; its id is that event's id, which therefore does not cross
+//     again. No event_indexes means result i is for event i, with exactly
+//     one result per event (or that there are no results). A result whose id names no event of the batch
+//     (a bug of the destination, which the host ignores) is listed in
+//     foreign_results, and its id given in foreign_ids;
+//   - retry_after_ms: retry_after_ms[i]; none means every one is 0;
+//   - code and reason: codes[i] and reasons[i] are 0 for an empty string,
+//     else 1 + an index into strings, so a reason shared by a whole batch
+//     crosses once; none means every one is empty.
+//
+// Every array other than outcomes has one entry per result or none
+// (foreign_results and foreign_ids: one per foreign result); indexes are in
+// range. The host refuses a response breaking these rules and retries the
+// batch.
 type DeliverResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// One result per event, any order; an event without a result is retried.
-	Results       []*Result `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Outcomes     []Outcome              `protobuf:"varint,2,rep,packed,name=outcomes,proto3,enum=switchboard.destination.v1.Outcome" json:"outcomes,omitempty"`
+	EventIndexes []uint32               `protobuf:"varint,3,rep,packed,name=event_indexes,json=eventIndexes,proto3" json:"event_indexes,omitempty"`
+	// For OUTCOME_RETRY: wait at least this long; 0 = the pipeline's backoff.
+	RetryAfterMs []uint64 `protobuf:"varint,4,rep,packed,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"`
+	// A short, low-cardinality classification for metrics (e.g. "http_429").
+	Codes []uint32 `protobuf:"varint,5,rep,packed,name=codes,proto3" json:"codes,omitempty"`
+	// Why: shown in logs and the dead-letter stream.
+	Reasons []uint32 `protobuf:"varint,6,rep,packed,name=reasons,proto3" json:"reasons,omitempty"`
+	// The distinct non-empty codes and reasons of the results.
+	Strings [][]byte `protobuf:"bytes,7,rep,name=strings,proto3" json:"strings,omitempty"`
+	// Positions (in increasing order) of the results whose id names no event
+	// of the batch; their entries of event_indexes are 0 and mean nothing.
+	ForeignResults []uint32 `protobuf:"varint,8,rep,packed,name=foreign_results,json=foreignResults,proto3" json:"foreign_results,omitempty"`
+	// The ids of those results, in the same order.
+	ForeignIds    [][]byte `protobuf:"bytes,9,rep,name=foreign_ids,json=foreignIds,proto3" json:"foreign_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DeliverResponse) Reset() {
 	*x = DeliverResponse{}
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[9]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -650,7 +687,7 @@ func (x *DeliverResponse) String() string {
 func (*DeliverResponse) ProtoMessage() {}
 
 func (x *DeliverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[9]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -663,93 +700,63 @@ func (x *DeliverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliverResponse.ProtoReflect.Descriptor instead.
 func (*DeliverResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{9}
+	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{8}
 }
 
-func (x *DeliverResponse) GetResults() []*Result {
+func (x *DeliverResponse) GetOutcomes() []Outcome {
 	if x != nil {
-		return x.Results
+		return x.Outcomes
 	}
 	return nil
 }
 
-type Result struct {
-	state   protoimpl.MessageState `protogen:"open.v1"`
-	Id      string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Outcome Outcome                `protobuf:"varint,2,opt,name=outcome,proto3,enum=switchboard.destination.v1.Outcome" json:"outcome,omitempty"`
-	// For OUTCOME_RETRY: wait at least this long; 0 = the pipeline's backoff.
-	RetryAfterMs uint64 `protobuf:"varint,3,opt,name=retry_after_ms,json=retryAfterMs,proto3" json:"retry_after_ms,omitempty"`
-	// Why: shown in logs, metrics labels stay low-cardinality (see code).
-	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
-	// A short, low-cardinality classification for metrics (e.g. "http_429").
-	Code          string `protobuf:"bytes,5,opt,name=code,proto3" json:"code,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *Result) Reset() {
-	*x = Result{}
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[10]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Result) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Result) ProtoMessage() {}
-
-func (x *Result) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[10]
+func (x *DeliverResponse) GetEventIndexes() []uint32 {
 	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
+		return x.EventIndexes
 	}
-	return mi.MessageOf(x)
+	return nil
 }
 
-// Deprecated: Use Result.ProtoReflect.Descriptor instead.
-func (*Result) Descriptor() ([]byte, []int) {
-	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{10}
-}
-
-func (x *Result) GetId() string {
-	if x != nil {
-		return x.Id
-	}
-	return ""
-}
-
-func (x *Result) GetOutcome() Outcome {
-	if x != nil {
-		return x.Outcome
-	}
-	return Outcome_OUTCOME_UNSPECIFIED
-}
-
-func (x *Result) GetRetryAfterMs() uint64 {
+func (x *DeliverResponse) GetRetryAfterMs() []uint64 {
 	if x != nil {
 		return x.RetryAfterMs
 	}
-	return 0
+	return nil
 }
 
-func (x *Result) GetReason() string {
+func (x *DeliverResponse) GetCodes() []uint32 {
 	if x != nil {
-		return x.Reason
+		return x.Codes
 	}
-	return ""
+	return nil
 }
 
-func (x *Result) GetCode() string {
+func (x *DeliverResponse) GetReasons() []uint32 {
 	if x != nil {
-		return x.Code
+		return x.Reasons
 	}
-	return ""
+	return nil
+}
+
+func (x *DeliverResponse) GetStrings() [][]byte {
+	if x != nil {
+		return x.Strings
+	}
+	return nil
+}
+
+func (x *DeliverResponse) GetForeignResults() []uint32 {
+	if x != nil {
+		return x.ForeignResults
+	}
+	return nil
+}
+
+func (x *DeliverResponse) GetForeignIds() [][]byte {
+	if x != nil {
+		return x.ForeignIds
+	}
+	return nil
 }
 
 type CloseRequest struct {
@@ -760,7 +767,7 @@ type CloseRequest struct {
 
 func (x *CloseRequest) Reset() {
 	*x = CloseRequest{}
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[11]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -772,7 +779,7 @@ func (x *CloseRequest) String() string {
 func (*CloseRequest) ProtoMessage() {}
 
 func (x *CloseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[11]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -785,7 +792,7 @@ func (x *CloseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseRequest.ProtoReflect.Descriptor instead.
 func (*CloseRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{11}
+	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{9}
 }
 
 type CloseResponse struct {
@@ -796,7 +803,7 @@ type CloseResponse struct {
 
 func (x *CloseResponse) Reset() {
 	*x = CloseResponse{}
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[12]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -808,7 +815,7 @@ func (x *CloseResponse) String() string {
 func (*CloseResponse) ProtoMessage() {}
 
 func (x *CloseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[12]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -821,7 +828,7 @@ func (x *CloseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseResponse.ProtoReflect.Descriptor instead.
 func (*CloseResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{12}
+	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{10}
 }
 
 type StateGetRequest struct {
@@ -833,7 +840,7 @@ type StateGetRequest struct {
 
 func (x *StateGetRequest) Reset() {
 	*x = StateGetRequest{}
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[13]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -845,7 +852,7 @@ func (x *StateGetRequest) String() string {
 func (*StateGetRequest) ProtoMessage() {}
 
 func (x *StateGetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[13]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -858,7 +865,7 @@ func (x *StateGetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateGetRequest.ProtoReflect.Descriptor instead.
 func (*StateGetRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{13}
+	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StateGetRequest) GetKeys() []string {
@@ -877,7 +884,7 @@ type StateGetResponse struct {
 
 func (x *StateGetResponse) Reset() {
 	*x = StateGetResponse{}
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[14]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -889,7 +896,7 @@ func (x *StateGetResponse) String() string {
 func (*StateGetResponse) ProtoMessage() {}
 
 func (x *StateGetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[14]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -902,7 +909,7 @@ func (x *StateGetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateGetResponse.ProtoReflect.Descriptor instead.
 func (*StateGetResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{14}
+	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StateGetResponse) GetValues() map[string][]byte {
@@ -922,7 +929,7 @@ type StateEntry struct {
 
 func (x *StateEntry) Reset() {
 	*x = StateEntry{}
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[15]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +941,7 @@ func (x *StateEntry) String() string {
 func (*StateEntry) ProtoMessage() {}
 
 func (x *StateEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[15]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +954,7 @@ func (x *StateEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateEntry.ProtoReflect.Descriptor instead.
 func (*StateEntry) Descriptor() ([]byte, []int) {
-	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{15}
+	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StateEntry) GetKey() string {
@@ -975,7 +982,7 @@ type StateCreateRequest struct {
 
 func (x *StateCreateRequest) Reset() {
 	*x = StateCreateRequest{}
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[16]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -987,7 +994,7 @@ func (x *StateCreateRequest) String() string {
 func (*StateCreateRequest) ProtoMessage() {}
 
 func (x *StateCreateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[16]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1000,7 +1007,7 @@ func (x *StateCreateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateCreateRequest.ProtoReflect.Descriptor instead.
 func (*StateCreateRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{16}
+	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StateCreateRequest) GetEntries() []*StateEntry {
@@ -1027,7 +1034,7 @@ type StateCreateResponse struct {
 
 func (x *StateCreateResponse) Reset() {
 	*x = StateCreateResponse{}
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[17]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1039,7 +1046,7 @@ func (x *StateCreateResponse) String() string {
 func (*StateCreateResponse) ProtoMessage() {}
 
 func (x *StateCreateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[17]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1052,7 +1059,7 @@ func (x *StateCreateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateCreateResponse.ProtoReflect.Descriptor instead.
 func (*StateCreateResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{17}
+	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *StateCreateResponse) GetCreated() []bool {
@@ -1072,7 +1079,7 @@ type StatePutRequest struct {
 
 func (x *StatePutRequest) Reset() {
 	*x = StatePutRequest{}
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[18]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1084,7 +1091,7 @@ func (x *StatePutRequest) String() string {
 func (*StatePutRequest) ProtoMessage() {}
 
 func (x *StatePutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[18]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1097,7 +1104,7 @@ func (x *StatePutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatePutRequest.ProtoReflect.Descriptor instead.
 func (*StatePutRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{18}
+	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *StatePutRequest) GetEntries() []*StateEntry {
@@ -1122,7 +1129,7 @@ type StatePutResponse struct {
 
 func (x *StatePutResponse) Reset() {
 	*x = StatePutResponse{}
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[19]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1134,7 +1141,7 @@ func (x *StatePutResponse) String() string {
 func (*StatePutResponse) ProtoMessage() {}
 
 func (x *StatePutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[19]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1147,7 +1154,7 @@ func (x *StatePutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatePutResponse.ProtoReflect.Descriptor instead.
 func (*StatePutResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{19}
+	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{17}
 }
 
 type StateDeleteRequest struct {
@@ -1159,7 +1166,7 @@ type StateDeleteRequest struct {
 
 func (x *StateDeleteRequest) Reset() {
 	*x = StateDeleteRequest{}
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[20]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1171,7 +1178,7 @@ func (x *StateDeleteRequest) String() string {
 func (*StateDeleteRequest) ProtoMessage() {}
 
 func (x *StateDeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[20]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1184,7 +1191,7 @@ func (x *StateDeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateDeleteRequest.ProtoReflect.Descriptor instead.
 func (*StateDeleteRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{20}
+	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StateDeleteRequest) GetKeys() []string {
@@ -1202,7 +1209,7 @@ type StateDeleteResponse struct {
 
 func (x *StateDeleteResponse) Reset() {
 	*x = StateDeleteResponse{}
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[21]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1221,7 @@ func (x *StateDeleteResponse) String() string {
 func (*StateDeleteResponse) ProtoMessage() {}
 
 func (x *StateDeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[21]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1234,7 @@ func (x *StateDeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StateDeleteResponse.ProtoReflect.Descriptor instead.
 func (*StateDeleteResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{21}
+	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{19}
 }
 
 type Counter struct {
@@ -1241,7 +1248,7 @@ type Counter struct {
 
 func (x *Counter) Reset() {
 	*x = Counter{}
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[22]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1253,7 +1260,7 @@ func (x *Counter) String() string {
 func (*Counter) ProtoMessage() {}
 
 func (x *Counter) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[22]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1266,7 +1273,7 @@ func (x *Counter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Counter.ProtoReflect.Descriptor instead.
 func (*Counter) Descriptor() ([]byte, []int) {
-	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{22}
+	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Counter) GetName() string {
@@ -1299,7 +1306,7 @@ type AddCountersRequest struct {
 
 func (x *AddCountersRequest) Reset() {
 	*x = AddCountersRequest{}
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[23]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1311,7 +1318,7 @@ func (x *AddCountersRequest) String() string {
 func (*AddCountersRequest) ProtoMessage() {}
 
 func (x *AddCountersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[23]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1324,7 +1331,7 @@ func (x *AddCountersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCountersRequest.ProtoReflect.Descriptor instead.
 func (*AddCountersRequest) Descriptor() ([]byte, []int) {
-	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{23}
+	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AddCountersRequest) GetCounters() []*Counter {
@@ -1342,7 +1349,7 @@ type AddCountersResponse struct {
 
 func (x *AddCountersResponse) Reset() {
 	*x = AddCountersResponse{}
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[24]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1354,7 +1361,7 @@ func (x *AddCountersResponse) String() string {
 func (*AddCountersResponse) ProtoMessage() {}
 
 func (x *AddCountersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[24]
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1367,7 +1374,7 @@ func (x *AddCountersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddCountersResponse.ProtoReflect.Descriptor instead.
 func (*AddCountersResponse) Descriptor() ([]byte, []int) {
-	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{24}
+	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{22}
 }
 
 var File_switchboard_destination_v1_destination_proto protoreflect.FileDescriptor
@@ -1404,23 +1411,27 @@ const file_switchboard_destination_v1_destination_proto_rawDesc = "" +
 	"\n" +
 	"FieldError\x12\x14\n" +
 	"\x05field\x18\x01 \x01(\tR\x05field\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\"K\n" +
-	"\x0eDeliverRequest\x129\n" +
-	"\x06events\x18\x01 \x03(\v2!.switchboard.destination.v1.EventR\x06events\"j\n" +
-	"\x05Event\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
-	"\apayload\x18\x02 \x01(\fR\apayload\x12\x18\n" +
-	"\aattempt\x18\x03 \x01(\rR\aattempt\x12\x1d\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\xff\x01\n" +
+	"\x0eDeliverRequest\x12\x1a\n" +
+	"\bpayloads\x18\x02 \x01(\fR\bpayloads\x12'\n" +
+	"\x0fpayload_lengths\x18\x03 \x03(\rR\x0epayloadLengths\x12\x10\n" +
+	"\x03ids\x18\x04 \x01(\fR\x03ids\x12\x1d\n" +
 	"\n" +
-	"message_id\x18\x04 \x01(\tR\tmessageId\"O\n" +
-	"\x0fDeliverResponse\x12<\n" +
-	"\aresults\x18\x01 \x03(\v2\".switchboard.destination.v1.ResultR\aresults\"\xa9\x01\n" +
-	"\x06Result\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\x12=\n" +
-	"\aoutcome\x18\x02 \x01(\x0e2#.switchboard.destination.v1.OutcomeR\aoutcome\x12$\n" +
-	"\x0eretry_after_ms\x18\x03 \x01(\x04R\fretryAfterMs\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x12\n" +
-	"\x04code\x18\x05 \x01(\tR\x04code\"\x0e\n" +
+	"id_lengths\x18\x05 \x03(\rR\tidLengths\x12\x1a\n" +
+	"\battempts\x18\x06 \x03(\rR\battempts\x12\x1f\n" +
+	"\vmessage_ids\x18\a \x01(\fR\n" +
+	"messageIds\x12,\n" +
+	"\x12message_id_lengths\x18\b \x03(\rR\x10messageIdLengthsJ\x04\b\x01\x10\x02R\x06events\"\xc0\x02\n" +
+	"\x0fDeliverResponse\x12?\n" +
+	"\boutcomes\x18\x02 \x03(\x0e2#.switchboard.destination.v1.OutcomeR\boutcomes\x12#\n" +
+	"\revent_indexes\x18\x03 \x03(\rR\feventIndexes\x12$\n" +
+	"\x0eretry_after_ms\x18\x04 \x03(\x04R\fretryAfterMs\x12\x14\n" +
+	"\x05codes\x18\x05 \x03(\rR\x05codes\x12\x18\n" +
+	"\areasons\x18\x06 \x03(\rR\areasons\x12\x18\n" +
+	"\astrings\x18\a \x03(\fR\astrings\x12'\n" +
+	"\x0fforeign_results\x18\b \x03(\rR\x0eforeignResults\x12\x1f\n" +
+	"\vforeign_ids\x18\t \x03(\fR\n" +
+	"foreignIdsJ\x04\b\x01\x10\x02R\aresults\"\x0e\n" +
 	"\fCloseRequest\"\x0f\n" +
 	"\rCloseResponse\"%\n" +
 	"\x0fStateGetRequest\x12\x12\n" +
@@ -1486,7 +1497,7 @@ func file_switchboard_destination_v1_destination_proto_rawDescGZIP() []byte {
 }
 
 var file_switchboard_destination_v1_destination_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_switchboard_destination_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_switchboard_destination_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_switchboard_destination_v1_destination_proto_goTypes = []any{
 	(Outcome)(0),                // 0: switchboard.destination.v1.Outcome
 	(*DescribeRequest)(nil),     // 1: switchboard.destination.v1.DescribeRequest
@@ -1497,61 +1508,57 @@ var file_switchboard_destination_v1_destination_proto_goTypes = []any{
 	(*ConfigureResponse)(nil),   // 6: switchboard.destination.v1.ConfigureResponse
 	(*FieldError)(nil),          // 7: switchboard.destination.v1.FieldError
 	(*DeliverRequest)(nil),      // 8: switchboard.destination.v1.DeliverRequest
-	(*Event)(nil),               // 9: switchboard.destination.v1.Event
-	(*DeliverResponse)(nil),     // 10: switchboard.destination.v1.DeliverResponse
-	(*Result)(nil),              // 11: switchboard.destination.v1.Result
-	(*CloseRequest)(nil),        // 12: switchboard.destination.v1.CloseRequest
-	(*CloseResponse)(nil),       // 13: switchboard.destination.v1.CloseResponse
-	(*StateGetRequest)(nil),     // 14: switchboard.destination.v1.StateGetRequest
-	(*StateGetResponse)(nil),    // 15: switchboard.destination.v1.StateGetResponse
-	(*StateEntry)(nil),          // 16: switchboard.destination.v1.StateEntry
-	(*StateCreateRequest)(nil),  // 17: switchboard.destination.v1.StateCreateRequest
-	(*StateCreateResponse)(nil), // 18: switchboard.destination.v1.StateCreateResponse
-	(*StatePutRequest)(nil),     // 19: switchboard.destination.v1.StatePutRequest
-	(*StatePutResponse)(nil),    // 20: switchboard.destination.v1.StatePutResponse
-	(*StateDeleteRequest)(nil),  // 21: switchboard.destination.v1.StateDeleteRequest
-	(*StateDeleteResponse)(nil), // 22: switchboard.destination.v1.StateDeleteResponse
-	(*Counter)(nil),             // 23: switchboard.destination.v1.Counter
-	(*AddCountersRequest)(nil),  // 24: switchboard.destination.v1.AddCountersRequest
-	(*AddCountersResponse)(nil), // 25: switchboard.destination.v1.AddCountersResponse
-	nil,                         // 26: switchboard.destination.v1.StateGetResponse.ValuesEntry
-	nil,                         // 27: switchboard.destination.v1.Counter.LabelsEntry
+	(*DeliverResponse)(nil),     // 9: switchboard.destination.v1.DeliverResponse
+	(*CloseRequest)(nil),        // 10: switchboard.destination.v1.CloseRequest
+	(*CloseResponse)(nil),       // 11: switchboard.destination.v1.CloseResponse
+	(*StateGetRequest)(nil),     // 12: switchboard.destination.v1.StateGetRequest
+	(*StateGetResponse)(nil),    // 13: switchboard.destination.v1.StateGetResponse
+	(*StateEntry)(nil),          // 14: switchboard.destination.v1.StateEntry
+	(*StateCreateRequest)(nil),  // 15: switchboard.destination.v1.StateCreateRequest
+	(*StateCreateResponse)(nil), // 16: switchboard.destination.v1.StateCreateResponse
+	(*StatePutRequest)(nil),     // 17: switchboard.destination.v1.StatePutRequest
+	(*StatePutResponse)(nil),    // 18: switchboard.destination.v1.StatePutResponse
+	(*StateDeleteRequest)(nil),  // 19: switchboard.destination.v1.StateDeleteRequest
+	(*StateDeleteResponse)(nil), // 20: switchboard.destination.v1.StateDeleteResponse
+	(*Counter)(nil),             // 21: switchboard.destination.v1.Counter
+	(*AddCountersRequest)(nil),  // 22: switchboard.destination.v1.AddCountersRequest
+	(*AddCountersResponse)(nil), // 23: switchboard.destination.v1.AddCountersResponse
+	nil,                         // 24: switchboard.destination.v1.StateGetResponse.ValuesEntry
+	nil,                         // 25: switchboard.destination.v1.Counter.LabelsEntry
 }
 var file_switchboard_destination_v1_destination_proto_depIdxs = []int32{
 	3,  // 0: switchboard.destination.v1.DescribeResponse.settings:type_name -> switchboard.destination.v1.Setting
 	4,  // 1: switchboard.destination.v1.DescribeResponse.batch:type_name -> switchboard.destination.v1.BatchLimits
 	7,  // 2: switchboard.destination.v1.ConfigureResponse.errors:type_name -> switchboard.destination.v1.FieldError
-	9,  // 3: switchboard.destination.v1.DeliverRequest.events:type_name -> switchboard.destination.v1.Event
-	11, // 4: switchboard.destination.v1.DeliverResponse.results:type_name -> switchboard.destination.v1.Result
-	0,  // 5: switchboard.destination.v1.Result.outcome:type_name -> switchboard.destination.v1.Outcome
-	26, // 6: switchboard.destination.v1.StateGetResponse.values:type_name -> switchboard.destination.v1.StateGetResponse.ValuesEntry
-	16, // 7: switchboard.destination.v1.StateCreateRequest.entries:type_name -> switchboard.destination.v1.StateEntry
-	16, // 8: switchboard.destination.v1.StatePutRequest.entries:type_name -> switchboard.destination.v1.StateEntry
-	27, // 9: switchboard.destination.v1.Counter.labels:type_name -> switchboard.destination.v1.Counter.LabelsEntry
-	23, // 10: switchboard.destination.v1.AddCountersRequest.counters:type_name -> switchboard.destination.v1.Counter
-	1,  // 11: switchboard.destination.v1.Destination.Describe:input_type -> switchboard.destination.v1.DescribeRequest
-	5,  // 12: switchboard.destination.v1.Destination.Configure:input_type -> switchboard.destination.v1.ConfigureRequest
-	8,  // 13: switchboard.destination.v1.Destination.Deliver:input_type -> switchboard.destination.v1.DeliverRequest
-	12, // 14: switchboard.destination.v1.Destination.Close:input_type -> switchboard.destination.v1.CloseRequest
-	14, // 15: switchboard.destination.v1.Host.StateGet:input_type -> switchboard.destination.v1.StateGetRequest
-	17, // 16: switchboard.destination.v1.Host.StateCreate:input_type -> switchboard.destination.v1.StateCreateRequest
-	19, // 17: switchboard.destination.v1.Host.StatePut:input_type -> switchboard.destination.v1.StatePutRequest
-	21, // 18: switchboard.destination.v1.Host.StateDelete:input_type -> switchboard.destination.v1.StateDeleteRequest
-	24, // 19: switchboard.destination.v1.Host.AddCounters:input_type -> switchboard.destination.v1.AddCountersRequest
-	2,  // 20: switchboard.destination.v1.Destination.Describe:output_type -> switchboard.destination.v1.DescribeResponse
-	6,  // 21: switchboard.destination.v1.Destination.Configure:output_type -> switchboard.destination.v1.ConfigureResponse
-	10, // 22: switchboard.destination.v1.Destination.Deliver:output_type -> switchboard.destination.v1.DeliverResponse
-	13, // 23: switchboard.destination.v1.Destination.Close:output_type -> switchboard.destination.v1.CloseResponse
-	15, // 24: switchboard.destination.v1.Host.StateGet:output_type -> switchboard.destination.v1.StateGetResponse
-	18, // 25: switchboard.destination.v1.Host.StateCreate:output_type -> switchboard.destination.v1.StateCreateResponse
-	20, // 26: switchboard.destination.v1.Host.StatePut:output_type -> switchboard.destination.v1.StatePutResponse
-	22, // 27: switchboard.destination.v1.Host.StateDelete:output_type -> switchboard.destination.v1.StateDeleteResponse
-	25, // 28: switchboard.destination.v1.Host.AddCounters:output_type -> switchboard.destination.v1.AddCountersResponse
-	20, // [20:29] is the sub-list for method output_type
-	11, // [11:20] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	0,  // 3: switchboard.destination.v1.DeliverResponse.outcomes:type_name -> switchboard.destination.v1.Outcome
+	24, // 4: switchboard.destination.v1.StateGetResponse.values:type_name -> switchboard.destination.v1.StateGetResponse.ValuesEntry
+	14, // 5: switchboard.destination.v1.StateCreateRequest.entries:type_name -> switchboard.destination.v1.StateEntry
+	14, // 6: switchboard.destination.v1.StatePutRequest.entries:type_name -> switchboard.destination.v1.StateEntry
+	25, // 7: switchboard.destination.v1.Counter.labels:type_name -> switchboard.destination.v1.Counter.LabelsEntry
+	21, // 8: switchboard.destination.v1.AddCountersRequest.counters:type_name -> switchboard.destination.v1.Counter
+	1,  // 9: switchboard.destination.v1.Destination.Describe:input_type -> switchboard.destination.v1.DescribeRequest
+	5,  // 10: switchboard.destination.v1.Destination.Configure:input_type -> switchboard.destination.v1.ConfigureRequest
+	8,  // 11: switchboard.destination.v1.Destination.Deliver:input_type -> switchboard.destination.v1.DeliverRequest
+	10, // 12: switchboard.destination.v1.Destination.Close:input_type -> switchboard.destination.v1.CloseRequest
+	12, // 13: switchboard.destination.v1.Host.StateGet:input_type -> switchboard.destination.v1.StateGetRequest
+	15, // 14: switchboard.destination.v1.Host.StateCreate:input_type -> switchboard.destination.v1.StateCreateRequest
+	17, // 15: switchboard.destination.v1.Host.StatePut:input_type -> switchboard.destination.v1.StatePutRequest
+	19, // 16: switchboard.destination.v1.Host.StateDelete:input_type -> switchboard.destination.v1.StateDeleteRequest
+	22, // 17: switchboard.destination.v1.Host.AddCounters:input_type -> switchboard.destination.v1.AddCountersRequest
+	2,  // 18: switchboard.destination.v1.Destination.Describe:output_type -> switchboard.destination.v1.DescribeResponse
+	6,  // 19: switchboard.destination.v1.Destination.Configure:output_type -> switchboard.destination.v1.ConfigureResponse
+	9,  // 20: switchboard.destination.v1.Destination.Deliver:output_type -> switchboard.destination.v1.DeliverResponse
+	11, // 21: switchboard.destination.v1.Destination.Close:output_type -> switchboard.destination.v1.CloseResponse
+	13, // 22: switchboard.destination.v1.Host.StateGet:output_type -> switchboard.destination.v1.StateGetResponse
+	16, // 23: switchboard.destination.v1.Host.StateCreate:output_type -> switchboard.destination.v1.StateCreateResponse
+	18, // 24: switchboard.destination.v1.Host.StatePut:output_type -> switchboard.destination.v1.StatePutResponse
+	20, // 25: switchboard.destination.v1.Host.StateDelete:output_type -> switchboard.destination.v1.StateDeleteResponse
+	23, // 26: switchboard.destination.v1.Host.AddCounters:output_type -> switchboard.destination.v1.AddCountersResponse
+	18, // [18:27] is the sub-list for method output_type
+	9,  // [9:18] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_switchboard_destination_v1_destination_proto_init() }
@@ -1565,7 +1572,7 @@ func file_switchboard_destination_v1_destination_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchboard_destination_v1_destination_proto_rawDesc), len(file_switchboard_destination_v1_destination_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   27,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
