@@ -1,0 +1,686 @@
+package mapping
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// Env is one event as expressions see it: Segment's top-level field names
+// (see the package documentation) mapped to their values. A field the event
+// does not have is absent from the map, so expressions read it as nil.
+// Objects are map[string]any, arrays []any, integers that fit in 64 bits
+// int, other numbers float64, and the four timestamps time.Time. An Env is
+// only read by evaluation, so one may be shared by goroutines.
+type Env map[string]any
+
+// maxDepth bounds how deeply an event's JSON may nest.
+const maxDepth = 512
+
+// field kinds of the top-level keys NewEnv keeps.
+const (
+	skipField = iota
+	stringField
+	timeField
+	objectField
+)
+
+// field returns the kind of a top-level key, and the key as a constant
+// string (so a pooled Env does not keep an old event's bytes alive). The
+// names and kinds are those of fieldTypes.
+func field(key string) (string, int) {
+	switch key {
+	case "type":
+		return "type", stringField
+	case "event":
+		return "event", stringField
+	case "name":
+		return "name", stringField
+	case "category":
+		return "category", stringField
+	case "userId":
+		return "userId", stringField
+	case "anonymousId":
+		return "anonymousId", stringField
+	case "groupId":
+		return "groupId", stringField
+	case "previousId":
+		return "previousId", stringField
+	case "messageId":
+		return "messageId", stringField
+	case "source":
+		return "source", stringField
+	case "timestamp":
+		return "timestamp", timeField
+	case "originalTimestamp":
+		return "originalTimestamp", timeField
+	case "sentAt":
+		return "sentAt", timeField
+	case "receivedAt":
+		return "receivedAt", timeField
+	case "properties":
+		return "properties", objectField
+	case "traits":
+		return "traits", objectField
+	case "context":
+		return "context", objectField
+	case "integrations":
+		return "integrations", objectField
+	}
+	return key, skipField
+}
+
+// NewEnv decodes a stored event (the JSON of core/event.Event) into an
+// environment. Only the Segment fields listed in the package documentation
+// are kept; other top-level keys are checked for syntax and dropped. A field
+// that is null is absent; so is a timestamp that is "" or the zero time
+// (0001-01-01T00:00:00Z, which core/event writes for "not set"). A number
+// given for a string field is kept as its text. Errors wrap ErrEvent.
+func NewEnv(data []byte) (Env, error) {
+	env := make(Env, 16)
+	if err := decodeEnv(env, data, nil); err != nil {
+		return nil, err
+	}
+	return env, nil
+}
+
+// decodeEnv decodes data into the empty env, taking objects and arrays from
+// a when it is not nil.
+func decodeEnv(env Env, data []byte, a *arena) error {
+	d, _ := decoders.Get().(*decoder)
+	if d == nil {
+		d = new(decoder)
+	}
+	*d = decoder{s: string(data), stack: d.stack[:0], keys: d.keys[:0], arena: a}
+	err := d.event(env)
+	clear(d.stack)
+	clear(d.keys)
+	d.s = ""
+	d.arena = nil
+	if cap(d.stack) <= 1024 && cap(d.keys) <= 1024 {
+		decoders.Put(d)
+	}
+	if err != nil {
+		clear(env)
+		return fmt.Errorf("%w: %v", ErrEvent, err)
+	}
+	return nil
+}
+
+// decoder is a JSON decoder specialised for events: it makes the values
+// expressions work with directly, shares the bytes of unescaped strings with
+// one copy of the input, and builds every object and array at its final
+// size.
+type decoder struct {
+	s     string
+	i     int
+	depth int
+	stack []any // values of the arrays and objects being decoded
+	keys  []string
+	arena *arena // where objects and arrays come from; nil: make them
+}
+
+// arena recycles the objects and arrays of decoded events whose Env does not
+// outlive the call that decoded it (Program.Apply).
+type arena struct {
+	env  Env
+	used []map[string]any // handed out since the last reset
+	free []map[string]any // cleared, ready to hand out
+	slab []any            // arrays are cut from it
+}
+
+// maxArenaMaps bounds what an arena keeps between events.
+const maxArenaMaps = 1024
+
+func (a *arena) newMap(n int) map[string]any {
+	var m map[string]any
+	if k := len(a.free); k > 0 {
+		m = a.free[k-1]
+		a.free = a.free[:k-1]
+	} else {
+		m = make(map[string]any, n)
+	}
+	a.used = append(a.used, m)
+	return m
+}
+
+func (a *arena) newArray(n int) []any {
+	if cap(a.slab)-len(a.slab) < n {
+		a.slab = make([]any, 0, max(2*cap(a.slab), n, 64))
+	}
+	l := len(a.slab)
+	a.slab = a.slab[:l+n]
+	return a.slab[l : l+n : l+n]
+}
+
+// reset clears everything handed out, for the next event. It reports
+// whether the arena is small enough to keep.
+func (a *arena) reset() bool {
+	clear(a.env)
+	for _, m := range a.used {
+		clear(m)
+	}
+	a.free = append(a.free, a.used...)
+	clear(a.used)
+	a.used = a.used[:0]
+	clear(a.slab)
+	a.slab = a.slab[:0]
+	return len(a.free) <= maxArenaMaps && cap(a.slab) <= 64*maxArenaMaps
+}
+
+var errEnd = errors.New("unexpected end of JSON")
+
+// decoders keeps decoders for their scratch space.
+var decoders sync.Pool
+
+func (d *decoder) errorf(format string, args ...any) error {
+	return fmt.Errorf("at byte %d: "+format, append([]any{d.i}, args...)...)
+}
+
+func (d *decoder) space() {
+	for d.i < len(d.s) {
+		switch d.s[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return
+		}
+	}
+}
+
+// event decodes the top-level object.
+func (d *decoder) event(env Env) error {
+	d.space()
+	if d.i >= len(d.s) || d.s[d.i] != '{' {
+		if d.i >= len(d.s) {
+			return errEnd
+		}
+		return d.errorf("an event must be a JSON object")
+	}
+	d.i++
+	d.space()
+	if d.i < len(d.s) && d.s[d.i] == '}' {
+		d.i++
+	} else {
+		for {
+			d.space()
+			key, err := d.key()
+			if err != nil {
+				return err
+			}
+			name, kind := field(key)
+			switch kind {
+			case skipField:
+				if _, err := d.value(true); err != nil {
+					return err
+				}
+			default:
+				at := d.i
+				v, err := d.value(false)
+				if err != nil {
+					return err
+				}
+				v, err = typed(kind, name, v)
+				if err != nil {
+					d.i = at
+					return d.errorf("%v", err)
+				}
+				if v == nil {
+					delete(env, name)
+				} else {
+					env[name] = v
+				}
+			}
+			d.space()
+			if d.i >= len(d.s) {
+				return errEnd
+			}
+			c := d.s[d.i]
+			d.i++
+			if c == '}' {
+				break
+			}
+			if c != ',' {
+				d.i--
+				return d.errorf("want , or } after an object value")
+			}
+		}
+	}
+	d.space()
+	if d.i != len(d.s) {
+		return d.errorf("unexpected data after the event")
+	}
+	return nil
+}
+
+// typed converts a top-level field to the type the environment declares.
+func typed(kind int, key string, v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	switch kind {
+	case stringField:
+		switch x := v.(type) {
+		case string:
+			return v, nil
+		case int:
+			return strconv.Itoa(x), nil
+		case float64:
+			return strconv.FormatFloat(x, 'f', -1, 64), nil
+		}
+		return nil, fmt.Errorf("%s must be a string, not %s", key, typeName(v))
+	case timeField:
+		s, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("%s must be an RFC 3339 time string, not %s", key, typeName(v))
+		}
+		if s == "" {
+			return nil, nil
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return nil, fmt.Errorf("%s must be an RFC 3339 time such as 2024-06-10T15:30:22.123Z", key)
+		}
+		if t.IsZero() {
+			return nil, nil
+		}
+		return t, nil
+	case objectField:
+		if _, ok := v.(map[string]any); ok {
+			return v, nil
+		}
+		return nil, fmt.Errorf("%s must be an object, not %s", key, typeName(v))
+	}
+	return nil, nil
+}
+
+// key reads an object key and the colon after it.
+func (d *decoder) key() (string, error) {
+	if d.i >= len(d.s) {
+		return "", errEnd
+	}
+	if d.s[d.i] != '"' {
+		return "", d.errorf("want a string key")
+	}
+	k, err := d.str(false)
+	if err != nil {
+		return "", err
+	}
+	d.space()
+	if d.i >= len(d.s) {
+		return "", errEnd
+	}
+	if d.s[d.i] != ':' {
+		return "", d.errorf("want : after an object key")
+	}
+	d.i++
+	return k, nil
+}
+
+// value decodes one JSON value. With skip it only checks the syntax and
+// returns nil.
+func (d *decoder) value(skip bool) (any, error) {
+	d.space()
+	if d.i >= len(d.s) {
+		return nil, errEnd
+	}
+	switch c := d.s[d.i]; {
+	case c == '"':
+		return d.str(skip)
+	case c == '{':
+		return d.object(skip)
+	case c == '[':
+		return d.array(skip)
+	case c == '-' || c >= '0' && c <= '9':
+		return d.number(skip)
+	case c == 't':
+		return d.literal("true", true)
+	case c == 'f':
+		return d.literal("false", false)
+	case c == 'n':
+		return d.literal("null", nil)
+	}
+	return nil, d.errorf("invalid character %q looking for a value", d.s[d.i])
+}
+
+func (d *decoder) literal(word string, v any) (any, error) {
+	if len(d.s)-d.i < len(word) || d.s[d.i:d.i+len(word)] != word {
+		return nil, d.errorf("invalid literal, want %s", word)
+	}
+	d.i += len(word)
+	return v, nil
+}
+
+func (d *decoder) enter() error {
+	if d.depth++; d.depth > maxDepth {
+		return d.errorf("nested more than %d levels deep", maxDepth)
+	}
+	return nil
+}
+
+func (d *decoder) object(skip bool) (any, error) {
+	if err := d.enter(); err != nil {
+		return nil, err
+	}
+	d.i++ // {
+	base := len(d.stack)
+	kbase := len(d.keys)
+	d.space()
+	if d.i < len(d.s) && d.s[d.i] == '}' {
+		d.i++
+	} else {
+		for {
+			d.space()
+			k, err := d.key()
+			if err != nil {
+				return nil, err
+			}
+			v, err := d.value(skip)
+			if err != nil {
+				return nil, err
+			}
+			if !skip {
+				d.keys = append(d.keys, k)
+				d.stack = append(d.stack, v)
+			}
+			d.space()
+			if d.i >= len(d.s) {
+				return nil, errEnd
+			}
+			c := d.s[d.i]
+			d.i++
+			if c == '}' {
+				break
+			}
+			if c != ',' {
+				d.i--
+				return nil, d.errorf("want , or } after an object value")
+			}
+		}
+	}
+	d.depth--
+	if skip {
+		return nil, nil
+	}
+	keys, vals := d.keys[kbase:], d.stack[base:]
+	var m map[string]any
+	if d.arena != nil {
+		m = d.arena.newMap(len(keys))
+	} else {
+		m = make(map[string]any, len(keys))
+	}
+	for i, k := range keys {
+		m[k] = vals[i]
+	}
+	clear(vals)
+	d.stack = d.stack[:base]
+	d.keys = d.keys[:kbase]
+	return m, nil
+}
+
+func (d *decoder) array(skip bool) (any, error) {
+	if err := d.enter(); err != nil {
+		return nil, err
+	}
+	d.i++ // [
+	base := len(d.stack)
+	d.space()
+	if d.i < len(d.s) && d.s[d.i] == ']' {
+		d.i++
+	} else {
+		for {
+			v, err := d.value(skip)
+			if err != nil {
+				return nil, err
+			}
+			if !skip {
+				d.stack = append(d.stack, v)
+			}
+			d.space()
+			if d.i >= len(d.s) {
+				return nil, errEnd
+			}
+			c := d.s[d.i]
+			d.i++
+			if c == ']' {
+				break
+			}
+			if c != ',' {
+				d.i--
+				return nil, d.errorf("want , or ] after an array value")
+			}
+		}
+	}
+	d.depth--
+	if skip {
+		return nil, nil
+	}
+	vals := d.stack[base:]
+	var a []any
+	if d.arena != nil {
+		a = d.arena.newArray(len(vals))
+	} else {
+		a = make([]any, len(vals))
+	}
+	copy(a, vals)
+	clear(vals)
+	d.stack = d.stack[:base]
+	return a, nil
+}
+
+// number decodes a JSON number: an int when it is an integer that fits,
+// else a float64.
+func (d *decoder) number(skip bool) (any, error) {
+	start := d.i
+	s := d.s
+	i := d.i
+	if s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	default:
+		d.i = i
+		return nil, d.errorf("invalid number")
+	}
+	integer := true
+	if i < len(s) && s[i] == '.' {
+		integer = false
+		i++
+		if i >= len(s) || s[i] < '0' || s[i] > '9' {
+			d.i = i
+			return nil, d.errorf("invalid number: want a digit after the decimal point")
+		}
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		integer = false
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if i >= len(s) || s[i] < '0' || s[i] > '9' {
+			d.i = i
+			return nil, d.errorf("invalid number: want a digit in the exponent")
+		}
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	}
+	d.i = i
+	if skip {
+		return nil, nil
+	}
+	text := s[start:i]
+	if integer && len(text) <= 18 {
+		// At most 18 digits always fits in an int64.
+		n, neg := 0, text[0] == '-'
+		for _, c := range []byte(text) {
+			if c != '-' {
+				n = n*10 + int(c-'0')
+			}
+		}
+		if neg {
+			n = -n
+		}
+		return n, nil
+	}
+	if integer {
+		if n, err := strconv.ParseInt(text, 10, 64); err == nil {
+			return int(n), nil
+		}
+	}
+	f, err := strconv.ParseFloat(text, 64)
+	if err != nil || math.IsInf(f, 0) {
+		d.i = start
+		return nil, d.errorf("number %s is out of range", text)
+	}
+	return f, nil
+}
+
+// str decodes a string starting at its opening quote. Strings without
+// escapes share the input's memory; invalid UTF-8 becomes U+FFFD, as in
+// encoding/json.
+func (d *decoder) str(skip bool) (string, error) {
+	d.i++ // "
+	start := d.i
+	s := d.s
+	for i := start; i < len(s); {
+		c := s[i]
+		if plain[c] {
+			i++
+			continue
+		}
+		switch {
+		case c == '"':
+			d.i = i + 1
+			if skip {
+				return "", nil
+			}
+			return s[start:i], nil
+		case c == '\\':
+			return d.slowStr(start, skip)
+		case c < 0x20:
+			d.i = i
+			return "", d.errorf("control character in a string")
+		default:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				return d.slowStr(start, skip)
+			}
+			i += size
+		}
+	}
+	d.i = len(s)
+	return "", errEnd
+}
+
+// slowStr decodes a string with escapes or invalid UTF-8.
+func (d *decoder) slowStr(start int, skip bool) (string, error) {
+	s := d.s
+	b := make([]byte, 0, 32)
+	for i := start; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '"':
+			d.i = i + 1
+			if skip {
+				return "", nil
+			}
+			return string(b), nil
+		case c == '\\':
+			if i+1 >= len(s) {
+				d.i = len(s)
+				return "", errEnd
+			}
+			e := s[i+1]
+			i += 2
+			switch e {
+			case '"', '\\', '/':
+				b = append(b, e)
+			case 'b':
+				b = append(b, '\b')
+			case 'f':
+				b = append(b, '\f')
+			case 'n':
+				b = append(b, '\n')
+			case 'r':
+				b = append(b, '\r')
+			case 't':
+				b = append(b, '\t')
+			case 'u':
+				r, ok := hex4(s, i)
+				if !ok {
+					d.i = i
+					return "", d.errorf("invalid \\u escape")
+				}
+				i += 4
+				if utf16.IsSurrogate(r) {
+					r2, ok := rune(-1), false
+					if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
+						r2, ok = hex4(s, i+2)
+					}
+					if dec := utf16.DecodeRune(r, r2); ok && dec != utf8.RuneError {
+						i += 6
+						r = dec
+					} else {
+						r = utf8.RuneError
+					}
+				}
+				b = utf8.AppendRune(b, r)
+			default:
+				d.i = i - 1
+				return "", d.errorf("invalid escape \\%c", e)
+			}
+		case c < 0x20:
+			d.i = i
+			return "", d.errorf("control character in a string")
+		case c < utf8.RuneSelf:
+			b = append(b, c)
+			i++
+		default:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = append(b, "\uFFFD"...)
+			} else {
+				b = append(b, s[i:i+size]...)
+			}
+			i += size
+		}
+	}
+	d.i = len(s)
+	return "", errEnd
+}
+
+func hex4(s string, i int) (rune, bool) {
+	if i+4 > len(s) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range []byte(s[i : i+4]) {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r*16 + rune(c)
+	}
+	return r, true
+}
