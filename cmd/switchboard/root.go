@@ -66,6 +66,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newValidateCmd(g),
 		newTailCmd(g),
 		newBenchCmd(g),
+		newMapCmd(g),
 		newPluginCmd(g),
 		newPluginsCmd(g),
 	)

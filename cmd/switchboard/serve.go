@@ -83,6 +83,13 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 		}
 	}()
 
+	pctx, stopPipelines := context.WithCancel(ctx)
+	defer stopPipelines()
+	pls, err := startPipelines(pctx, cfg, log, reg, b, host)
+	if err != nil {
+		return err
+	}
+
 	trusted, err := parsePrefixes(cfg.Server.TrustedProxies)
 	if err != nil {
 		return err
@@ -139,8 +146,9 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 		ready(gw.Addr().String())
 	}
 	err = gw.Serve(ctx, cfg.Server.ShutdownGrace)
-	log.Info("stopped serving; closing JetStream")
-	return err
+	log.Info("stopped serving; stopping pipelines")
+	stopPipelines()
+	return errors.Join(err, pls.wait())
 }
 
 // openHost starts every configured destination's plugin, supervised, with

@@ -30,7 +30,10 @@ func newValidateCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if probs := pluginhost.Validate(cmd.Context(), cfg, hostOptions(log)); len(probs) > 0 {
+			_, probs := compilePipelines(cfg)
+			probs = append(probs, pluginhost.Validate(cmd.Context(), cfg, hostOptions(log))...)
+			if len(probs) > 0 {
+				probs.Sort()
 				fmt.Fprintln(g.stderr, probs.Error())
 				return exitError(1)
 			}

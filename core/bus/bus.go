@@ -95,6 +95,11 @@ type Bus struct {
 // SubjectsPrefix is the subject space of the events stream.
 const SubjectsPrefix = "events."
 
+// ReplayPrefix is the second subject space of the events stream: events
+// re-published for one pipeline only, on replay.<pipeline>, by
+// core/pipeline's replay functions. Only that pipeline's consumer reads them.
+const ReplayPrefix = "replay."
+
 // Open starts or connects to JetStream and creates or updates the events
 // stream. It waits until the embedded server is ready rather than sleeping.
 func Open(ctx context.Context, opts Options) (*Bus, error) {
@@ -241,7 +246,7 @@ func (b *Bus) ensureStream(ctx context.Context) error {
 	cfg := jetstream.StreamConfig{
 		Name:        b.stream,
 		Description: "Switchboard events, one message per accepted tracking call",
-		Subjects:    []string{SubjectsPrefix + ">"},
+		Subjects:    []string{SubjectsPrefix + ">", ReplayPrefix + ">"},
 		Storage:     jetstream.FileStorage,
 		Replicas:    b.opts.Replicas,
 		MaxAge:      b.opts.Retention,

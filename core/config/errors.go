@@ -32,7 +32,7 @@ type Problems []Problem
 // Error prints every problem on its own line, in file order.
 func (ps Problems) Error() string {
 	sorted := append(Problems(nil), ps...)
-	sorted.sort()
+	sorted.Sort()
 	var b strings.Builder
 	for i, p := range sorted {
 		if i > 0 {
@@ -43,9 +43,9 @@ func (ps Problems) Error() string {
 	return b.String()
 }
 
-// sort orders problems by position, then path and message, so output is
+// Sort orders problems by position, then path and message, so output is
 // stable whatever order maps were walked in.
-func (ps Problems) sort() {
+func (ps Problems) Sort() {
 	sort.SliceStable(ps, func(i, j int) bool {
 		a, b := ps[i], ps[j]
 		if a.Line != b.Line {

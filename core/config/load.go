@@ -53,7 +53,7 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 		p.validate()
 	}
 	if len(p.problems) > 0 {
-		p.problems.sort()
+		p.problems.Sort()
 		return nil, p.problems
 	}
 	return p.cfg, nil
