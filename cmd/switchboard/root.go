@@ -67,6 +67,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newTailCmd(g),
 		newBenchCmd(g),
 		newMapCmd(g),
+		newEmulateCmd(g),
 		newPluginCmd(g),
 		newPluginsCmd(g),
 	)
