@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -12,8 +11,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-
-	"github.com/switchboard-cdp/switchboard/core/config"
 )
 
 func newMapCmd(g *globals) *cobra.Command {
@@ -27,13 +24,8 @@ and prints the mapped JSON — exactly the payload the destination receives —
 or "filtered: ..." when when: leaves the event out. Exit 1 on a mapping error.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := config.Load(file)
+			cfg, err := g.loadConfig(file)
 			if err != nil {
-				var probs config.Problems
-				if errors.As(err, &probs) {
-					fmt.Fprintln(g.stderr, probs.Error())
-					return exitError(1)
-				}
 				return err
 			}
 			if _, ok := cfg.Pipelines[name]; !ok {

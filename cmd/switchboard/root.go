@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/switchboard-cdp/switchboard/core/config"
 )
 
 // exitError ends the process with a status code; its message has already
@@ -72,4 +75,16 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newPluginsCmd(g),
 	)
 	return root
+}
+
+// loadConfig loads a pipelines.yaml; when it has problems it prints every
+// one as FILE:LINE:COL: path: message and returns exit status 1.
+func (g *globals) loadConfig(file string) (*config.Config, error) {
+	cfg, err := config.Load(file)
+	var probs config.Problems
+	if errors.As(err, &probs) {
+		fmt.Fprintln(g.stderr, probs.Error())
+		return nil, exitError(1)
+	}
+	return cfg, err
 }

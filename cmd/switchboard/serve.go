@@ -34,13 +34,8 @@ func newServeCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			cfg, err := config.Load(file)
+			cfg, err := g.loadConfig(file)
 			if err != nil {
-				var probs config.Problems
-				if errors.As(err, &probs) {
-					fmt.Fprintln(g.stderr, probs.Error())
-					return exitError(1)
-				}
 				return err
 			}
 			err = serve(cmd.Context(), cfg, log, nil)

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
-	"github.com/switchboard-cdp/switchboard/core/config"
 	"github.com/switchboard-cdp/switchboard/core/pluginhost"
 )
 
@@ -17,13 +15,8 @@ func newValidateCmd(g *globals) *cobra.Command {
 		Short: "Check a pipelines.yaml, destination settings included (each destination's plugin is started to check them): exit 0 with a summary, or exit 1 with every problem as FILE:LINE:COL: path: message",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(file)
+			cfg, err := g.loadConfig(file)
 			if err != nil {
-				var probs config.Problems
-				if errors.As(err, &probs) {
-					fmt.Fprintln(g.stderr, probs.Error())
-					return exitError(1)
-				}
 				return err
 			}
 			log, err := g.quietLogger()

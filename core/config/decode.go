@@ -137,7 +137,7 @@ func (p *parser) decodeStruct(orig, n *yaml.Node, v reflect.Value, path string, 
 		idx, ok := known[k.Value]
 		if !ok {
 			msg := "unknown field"
-			if s := suggest(k.Value, keysOf(known)); s != "" {
+			if s := Suggest(k.Value, keysOf(known)); s != "" {
 				msg += " (did you mean " + s + "?)"
 			}
 			p.fail(k, fpath, "%s", msg)
@@ -321,9 +321,10 @@ func keysOf(m map[string]int) []string {
 	return out
 }
 
-// suggest returns the candidate closest to name, if one is close enough to
-// be a likely typo (ignoring case, '_' and '-'), or "".
-func suggest(name string, candidates []string) string {
+// Suggest returns the candidate closest to name, if one is close enough to
+// be a likely typo (ignoring case, '_' and '-'), or "". Later stages use it
+// for their own "did you mean" hints.
+func Suggest(name string, candidates []string) string {
 	if len(name) > 64 {
 		return ""
 	}

@@ -232,7 +232,7 @@ func (p *parser) unknown(what, path, name string, names []string) string {
 	if p.cfg.FromEnv(p.vals[path]) {
 		return msg
 	}
-	if s := suggest(name, names); s != "" {
+	if s := Suggest(name, names); s != "" {
 		return msg + " (did you mean " + s + "?)"
 	}
 	if len(names) == 0 {

@@ -647,41 +647,9 @@ func fieldNames() []string {
 }
 
 // suggest returns the candidate closest to name when it is close enough to
-// be a likely typo (ignoring case), or "".
+// be a likely typo, or "".
 func suggest(name string, candidates []string) string {
-	if len(name) > 64 {
-		return ""
-	}
-	best, bestDist := "", 0
-	for _, c := range candidates {
-		d := distance(strings.ToLower(name), strings.ToLower(c))
-		limit := max(1, min(len(name), len(c))/3)
-		if d <= limit && (best == "" || d < bestDist) {
-			best, bestDist = c, d
-		}
-	}
-	return best
-}
-
-// distance is the Levenshtein distance between a and b.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return config.Suggest(name, candidates)
 }
 
 // isCall reports whether the identifier name at line and col of src is
