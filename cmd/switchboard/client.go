@@ -71,7 +71,16 @@ func serverURL(listen string, tls bool) string {
 // get fetches path and decodes the JSON answer into out; a non-2xx answer
 // becomes an error carrying the server's message.
 func (c *adminClient) get(ctx context.Context, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.server+path, nil)
+	return c.do(ctx, http.MethodGet, path, out)
+}
+
+// post is get with POST.
+func (c *adminClient) post(ctx context.Context, path string, out any) error {
+	return c.do(ctx, http.MethodPost, path, out)
+}
+
+func (c *adminClient) do(ctx context.Context, method, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.server+path, nil)
 	if err != nil {
 		return err
 	}

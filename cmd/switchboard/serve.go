@@ -130,6 +130,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 		Routes:         routes,
 		Store:          busStore{b},
 		Sources:        names,
+		Admin:          (&pipelinesAPI{cfg: cfg, ps: pls, js: b.JetStream()}).routes(),
 		Gatherer:       reg,
 		Logger:         log,
 	})

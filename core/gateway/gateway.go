@@ -43,7 +43,10 @@ type Options struct {
 	// AdminToken guards /api/*. Empty: only loopback clients are served.
 	AdminToken string
 	// Routes maps a ServeMux pattern (e.g. "/v1/") to a source handler.
-	Routes   map[string]http.Handler
+	Routes map[string]http.Handler
+	// Admin maps ServeMux patterns under /api/ (e.g. "GET
+	// /api/pipelines") to handlers served behind the admin token.
+	Admin    map[string]http.Handler
 	Store    Store
 	Sources  []string // configured source names, for /api/events validation
 	Gatherer prometheus.Gatherer
@@ -76,6 +79,9 @@ func New(opts Options) *Gateway {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(opts.Gatherer, promhttp.HandlerOpts{}))
 	}
 	mux.Handle("/api/", g.admin(http.HandlerFunc(g.api)))
+	for pattern, h := range opts.Admin {
+		mux.Handle(pattern, g.admin(h))
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})
