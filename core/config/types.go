@@ -108,7 +108,18 @@ type Pipeline struct {
 	Map   yaml.Node `yaml:"map"`
 	Batch Batch     `yaml:"batch"`
 	Retry Retry     `yaml:"retry"`
+	// Tests are fixture cases `switchboard test` runs against the
+	// pipeline's when: and map:.
+	Tests []Fixture `yaml:"tests"`
 	Node  yaml.Node `yaml:"-"` // the whole pipeline, for positions
+}
+
+// Fixture is one test case of a pipeline: an input event and either the
+// exact mapped object expected or the word "filtered".
+type Fixture struct {
+	Name   string    `yaml:"name"`
+	Event  yaml.Node `yaml:"event"`
+	Expect yaml.Node `yaml:"expect"`
 }
 
 // Batch is how a pipeline groups events for its destination: a batch is
