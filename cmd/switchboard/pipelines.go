@@ -67,7 +67,7 @@ func startPipelines(ctx context.Context, cfg *config.Config, log *slog.Logger, r
 			DestinationBatch: dest.Spec().Batch,
 			MaxInFlight:      dest.Limits().MaxInFlight,
 			CallTimeout:      dest.Limits().CallTimeout,
-			Logger:           log.With("pipeline", name),
+			Logger:           log,
 			Registerer:       reg,
 		})
 		if err != nil {
