@@ -70,6 +70,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		newTailCmd(g),
 		newBenchCmd(g),
 		newMapCmd(g),
+		newQualityCmd(g),
 		newTestCmd(g),
 		newStatusCmd(g),
 		newDLQCmd(g),
