@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"maps"
 	"net/http"
 	"slices"
@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/switchboard-cdp/switchboard/core/config"
+	"github.com/switchboard-cdp/switchboard/core/gateway"
 	"github.com/switchboard-cdp/switchboard/core/pipeline"
 )
 
@@ -36,7 +37,7 @@ func (a *pipelinesAPI) withPipeline(h func(http.ResponseWriter, *http.Request, s
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("name")
 		if _, ok := a.cfg.Pipelines[name]; !ok {
-			apiError(w, http.StatusNotFound, "no pipeline named "+strconv.Quote(name))
+			gateway.WriteError(w, http.StatusNotFound, "no pipeline named "+strconv.Quote(name))
 			return
 		}
 		h(w, r, name)
@@ -50,7 +51,7 @@ func (a *pipelinesAPI) status(w http.ResponseWriter, r *http.Request) {
 	for _, name := range slices.Sorted(maps.Keys(a.ps.byName)) {
 		out = append(out, a.ps.byName[name].Status(ctx))
 	}
-	apiJSON(w, http.StatusOK, map[string]any{"pipelines": out})
+	gateway.WriteJSON(w, http.StatusOK, map[string]any{"pipelines": out})
 }
 
 func (a *pipelinesAPI) listDLQ(w http.ResponseWriter, r *http.Request, name string) {
@@ -58,41 +59,41 @@ func (a *pipelinesAPI) listDLQ(w http.ResponseWriter, r *http.Request, name stri
 	if s := r.URL.Query().Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			apiError(w, http.StatusBadRequest, "limit must be a positive integer")
+			gateway.WriteError(w, http.StatusBadRequest, "limit must be a positive integer")
 			return
 		}
 		limit = min(n, 10000)
 	}
 	dls, err := pipeline.ListDeadLetters(r.Context(), a.js, name, limit)
 	if err != nil {
-		apiError(w, http.StatusServiceUnavailable, err.Error())
+		gateway.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	apiJSON(w, http.StatusOK, map[string]any{"dead_letters": dls})
+	gateway.WriteJSON(w, http.StatusOK, map[string]any{"dead_letters": dls})
 }
 
 func (a *pipelinesAPI) replayDLQ(w http.ResponseWriter, r *http.Request, name string) {
 	n, err := pipeline.ReplayDeadLetters(r.Context(), a.js, name, nil)
 	if err != nil {
-		apiError(w, http.StatusServiceUnavailable, err.Error())
+		gateway.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	apiJSON(w, http.StatusOK, map[string]any{"replayed": n})
+	gateway.WriteJSON(w, http.StatusOK, map[string]any{"replayed": n})
 }
 
 // replaySince answers POST /api/pipelines/{name}/replay?since=2h|RFC3339.
 func (a *pipelinesAPI) replaySince(w http.ResponseWriter, r *http.Request, name string) {
 	since, err := parseSince(r.URL.Query().Get("since"), time.Now())
 	if err != nil {
-		apiError(w, http.StatusBadRequest, err.Error())
+		gateway.WriteError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	n, err := pipeline.ReplaySince(r.Context(), a.js, name, a.cfg.Pipelines[name].From, since)
 	if err != nil {
-		apiError(w, http.StatusServiceUnavailable, err.Error())
+		gateway.WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
-	apiJSON(w, http.StatusOK, map[string]any{"replayed": n, "since": since})
+	gateway.WriteJSON(w, http.StatusOK, map[string]any{"replayed": n, "since": since})
 }
 
 // parseSince reads a point in time given as a duration back from now
@@ -111,18 +112,4 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	return t, nil
 }
 
-var errSince = sinceError("since must be a duration back from now (2h) or an RFC 3339 time (2026-11-25T08:00:00Z)")
-
-type sinceError string
-
-func (e sinceError) Error() string { return string(e) }
-
-func apiJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-func apiError(w http.ResponseWriter, code int, msg string) {
-	apiJSON(w, code, map[string]any{"success": false, "error": msg})
-}
+var errSince = errors.New("since must be a duration back from now (2h) or an RFC 3339 time (2026-11-25T08:00:00Z)")

@@ -23,11 +23,20 @@ type adminClient struct {
 	http   *http.Client
 }
 
-// addAdminFlags adds the flags every admin-API command shares.
-func addAdminFlags(cmd *cobra.Command, server, token, file *string) {
-	cmd.Flags().StringVar(server, "server", "", "URL of the running server (default: from -c FILE's server.listen, else http://127.0.0.1:8080)")
-	cmd.Flags().StringVar(token, "token", "", "admin bearer token (default: $SWITCHBOARD_ADMIN_TOKEN)")
-	cmd.Flags().StringVarP(file, "config", "c", "", "pipelines.yaml to read server.listen and server.admin_token from")
+// adminFlags are the flags every command that talks to a running server
+// shares: --server, --token and -c FILE.
+type adminFlags struct{ server, token, file string }
+
+// add registers the flags on cmd.
+func (f *adminFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.server, "server", "", "URL of the running server (default: from -c FILE's server.listen, else http://127.0.0.1:8080)")
+	cmd.Flags().StringVar(&f.token, "token", "", "admin bearer token (default: $SWITCHBOARD_ADMIN_TOKEN)")
+	cmd.Flags().StringVarP(&f.file, "config", "c", "", "pipelines.yaml to read server.listen and server.admin_token from")
+}
+
+// client builds the admin client the flags describe.
+func (f *adminFlags) client() (*adminClient, error) {
+	return newAdminClient(f.server, f.token, f.file)
 }
 
 func newAdminClient(server, token, file string) (*adminClient, error) {

@@ -13,14 +13,14 @@ import (
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
-	var server, token, file string
+	var af adminFlags
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Per pipeline: pending, delivered, retried, dead-lettered, last error",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newAdminClient(server, token, file)
+			c, err := af.client()
 			if err != nil {
 				return err
 			}
@@ -45,7 +45,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	addAdminFlags(cmd, &server, &token, &file)
+	af.add(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
@@ -56,14 +56,15 @@ func newDLQCmd(g *globals) *cobra.Command {
 		Short: "List and replay a pipeline's dead letters",
 		Args:  cobra.NoArgs,
 	}
-	var server, token, file, name string
+	var af adminFlags
+	var name string
 	var limit int
 	list := &cobra.Command{
 		Use:   "list --pipeline P",
 		Short: "Print a pipeline's dead letters, one JSON object a line, with their reasons",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newAdminClient(server, token, file)
+			c, err := af.client()
 			if err != nil {
 				return err
 			}
@@ -85,7 +86,7 @@ func newDLQCmd(g *globals) *cobra.Command {
 		Short: "Deliver a pipeline's dead letters again (to that pipeline only), e.g. after fixing its destination",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newAdminClient(server, token, file)
+			c, err := af.client()
 			if err != nil {
 				return err
 			}
@@ -100,7 +101,7 @@ func newDLQCmd(g *globals) *cobra.Command {
 		},
 	}
 	for _, c := range []*cobra.Command{list, replay} {
-		addAdminFlags(c, &server, &token, &file)
+		af.add(c)
 		c.Flags().StringVar(&name, "pipeline", "", "the pipeline (required)")
 		_ = c.MarkFlagRequired("pipeline")
 	}
@@ -110,13 +111,14 @@ func newDLQCmd(g *globals) *cobra.Command {
 }
 
 func newReplayCmd(g *globals) *cobra.Command {
-	var server, token, file, name, since string
+	var af adminFlags
+	var name, since string
 	cmd := &cobra.Command{
 		Use:   "replay --pipeline P --since 2h|RFC3339",
 		Short: "Deliver the stored events of a pipeline's sources from a point in time again, to that pipeline only",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newAdminClient(server, token, file)
+			c, err := af.client()
 			if err != nil {
 				return err
 			}
@@ -131,7 +133,7 @@ func newReplayCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	addAdminFlags(cmd, &server, &token, &file)
+	af.add(cmd)
 	cmd.Flags().StringVar(&name, "pipeline", "", "the pipeline (required)")
 	cmd.Flags().StringVar(&since, "since", "", "a duration back from now (2h) or an RFC 3339 time (required)")
 	_ = cmd.MarkFlagRequired("pipeline")

@@ -24,7 +24,7 @@ import (
 const pluginCounterPrefix = "switchboard_plugin_"
 
 func newQualityCmd(g *globals) *cobra.Command {
-	var server, token, file string
+	var af adminFlags
 	var top int
 	cmd := &cobra.Command{
 		Use:   "quality",
@@ -38,7 +38,7 @@ hits, values dropped as unusable, and the top recommendations, such as
 started.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newAdminClient(server, token, file)
+			c, err := af.client()
 			if err != nil {
 				return err
 			}
@@ -56,7 +56,7 @@ started.`,
 			return nil
 		},
 	}
-	addAdminFlags(cmd, &server, &token, &file)
+	af.add(cmd)
 	cmd.Flags().IntVar(&top, "top", 3, "recommendations per event")
 	return cmd
 }

@@ -12,7 +12,8 @@ import (
 )
 
 func newTailCmd(g *globals) *cobra.Command {
-	var server, token, file, source string
+	var af adminFlags
+	var source string
 	var limit int
 	var follow bool
 	var interval time.Duration
@@ -21,7 +22,7 @@ func newTailCmd(g *globals) *cobra.Command {
 		Short: "Print the most recent stored events, one JSON object a line",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newAdminClient(server, token, file)
+			c, err := af.client()
 			if err != nil {
 				return err
 			}
@@ -60,7 +61,7 @@ func newTailCmd(g *globals) *cobra.Command {
 			}
 		},
 	}
-	addAdminFlags(cmd, &server, &token, &file)
+	af.add(cmd)
 	cmd.Flags().StringVar(&source, "source", "", "only events of this source")
 	cmd.Flags().IntVarP(&limit, "limit", "n", 20, "how many recent events (max 1000)")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep polling for new events")

@@ -18,12 +18,12 @@ func (g *Gateway) api(w http.ResponseWriter, r *http.Request) {
 	case "/api/events":
 		if r.Method != http.MethodGet {
 			w.Header().Set("Allow", "GET")
-			writeError(w, http.StatusMethodNotAllowed, "use GET")
+			WriteError(w, http.StatusMethodNotAllowed, "use GET")
 			return
 		}
 		g.events(w, r)
 	default:
-		writeError(w, http.StatusNotFound, "no such admin endpoint: "+r.URL.Path)
+		WriteError(w, http.StatusNotFound, "no such admin endpoint: "+r.URL.Path)
 	}
 }
 
@@ -35,7 +35,7 @@ func (g *Gateway) events(w http.ResponseWriter, r *http.Request) {
 	filter := "events.>"
 	if source != "" {
 		if !slices.Contains(g.opts.Sources, source) {
-			writeError(w, http.StatusNotFound, "no source named "+strconv.Quote(source))
+			WriteError(w, http.StatusNotFound, "no source named "+strconv.Quote(source))
 			return
 		}
 		filter = "events." + source + ".>"
@@ -44,7 +44,7 @@ func (g *Gateway) events(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			writeError(w, http.StatusBadRequest, "limit must be a positive integer")
+			WriteError(w, http.StatusBadRequest, "limit must be a positive integer")
 			return
 		}
 		limit = min(n, maxEventsLimit)
@@ -53,7 +53,7 @@ func (g *Gateway) events(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("after"); s != "" {
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "after must be a stream sequence number")
+			WriteError(w, http.StatusBadRequest, "after must be a stream sequence number")
 			return
 		}
 		after = n
@@ -62,7 +62,7 @@ func (g *Gateway) events(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	evs, err := g.opts.Store.Recent(ctx, filter, limit)
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, err.Error())
+		WriteError(w, http.StatusServiceUnavailable, err.Error())
 		return
 	}
 	out := make([]StoredEvent, 0, len(evs))
@@ -71,5 +71,5 @@ func (g *Gateway) events(w http.ResponseWriter, r *http.Request) {
 			out = append(out, e)
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": out})
+	WriteJSON(w, http.StatusOK, map[string]any{"events": out})
 }

@@ -72,7 +72,7 @@ func New(opts Options) *Gateway {
 		mux.Handle(pattern, h)
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"status": "ok"})
+		WriteJSON(w, http.StatusOK, map[string]any{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", g.readyz)
 	if opts.Gatherer != nil {
@@ -83,7 +83,7 @@ func New(opts Options) *Gateway {
 		mux.Handle(pattern, g.admin(h))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
+		WriteError(w, http.StatusNotFound, "no such endpoint: "+r.URL.Path)
 	})
 	g.srv = &http.Server{
 		Handler:           mux,
@@ -157,10 +157,10 @@ func (g *Gateway) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := g.opts.Store.Ready(ctx); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "error": err.Error()})
+		WriteJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "error": err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ready"})
+	WriteJSON(w, http.StatusOK, map[string]any{"status": "ready"})
 }
 
 // admin guards h with the bearer admin token, or to loopback clients when
@@ -170,7 +170,7 @@ func (g *Gateway) admin(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(token) == 0 {
 			if !isLoopback(r.RemoteAddr) {
-				writeError(w, http.StatusForbidden, "the admin API is served to loopback clients only unless server.admin_token is set")
+				WriteError(w, http.StatusForbidden, "the admin API is served to loopback clients only unless server.admin_token is set")
 				return
 			}
 			h.ServeHTTP(w, r)
@@ -179,7 +179,7 @@ func (g *Gateway) admin(h http.Handler) http.Handler {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || subtle.ConstantTimeCompare([]byte(got), token) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
-			writeError(w, http.StatusUnauthorized, "missing or wrong admin token")
+			WriteError(w, http.StatusUnauthorized, "missing or wrong admin token")
 			return
 		}
 		h.ServeHTTP(w, r)
@@ -195,12 +195,15 @@ func isLoopback(remote string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
+// WriteJSON answers with v as JSON and the given status; admin handlers
+// mounted through Options.Admin use it so every endpoint answers alike.
+func WriteJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]any{"success": false, "error": msg})
+// WriteError answers {"success":false,"error":msg} with the given status.
+func WriteError(w http.ResponseWriter, code int, msg string) {
+	WriteJSON(w, code, map[string]any{"success": false, "error": msg})
 }
