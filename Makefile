@@ -6,7 +6,7 @@ SDK_DIR   := cmd/switchboard/testdata/sdk
 PKGS      := ./...
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build run test test-short lint bench proto fuzz clean sdk-deps
+.PHONY: all build run test test-short lint bench bench-go proto fuzz clean sdk-deps
 
 all: build
 
@@ -35,13 +35,14 @@ lint:
 	@out="$$(gofmt -l $$(git ls-files '*.go'))"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-# Micro-benchmarks of the hot paths, then the whole-system ingest benchmark:
-# first as fast as 16 closed-loop connections go (throughput, ratio to raw
-# JetStream, RSS), then an offered load of 50,000 events/s (request latency).
+# The whole system measured in one table (ceiling, ingest, end to end,
+# micro), medians of 3 rounds; JSON under results/. About 8 minutes.
 bench: build
+	./$(BIN) bench all --out results
+
+# Every Go benchmark of every package, once.
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PKGS)
-	./$(BIN) bench ingest
-	./$(BIN) bench ingest --rate 50000 --raw=false
 
 # Short runs of every native fuzz target.
 fuzz:

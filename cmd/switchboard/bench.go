@@ -20,7 +20,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 		Short: "Measure Switchboard on this machine",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newBenchIngestCmd(g), newBenchServeProfiledCmd(g))
+	cmd.AddCommand(newBenchAllCmd(g), newBenchIngestCmd(g), newBenchServeProfiledCmd(g))
 	return cmd
 }
 
@@ -192,8 +192,8 @@ func runBenchIngest(ctx context.Context, g *globals, o benchOptions) error {
 	for r := range o.rounds {
 		progress("round %d/%d: building %d events (+%.0f%% warm-up)", r+1, o.rounds, o.events, o.warmup*100)
 		rng := benchRand()
-		warm := buildBenchPayload(rng, int(float64(o.events)*o.warmup), o.batch)
-		meas := buildBenchPayload(rng, o.events, o.batch)
+		warm := buildBenchPayload(rng, int(float64(o.events)*o.warmup), o.batch, false)
+		meas := buildBenchPayload(rng, o.events, o.batch, false)
 		rep.MeanEventBytes = meas.eventBytes() / len(meas.events)
 		round, err := benchOneRound(ctx, g, o, filepath.Join(tmp, fmt.Sprintf("round-%d", r+1)), r == o.rounds-1, warm, meas, progress)
 		if err != nil {
@@ -239,7 +239,7 @@ func benchOneRound(ctx context.Context, g *globals, o benchOptions, dir string, 
 		}
 		progress("starting switchboard serve")
 		var err error
-		child, err = startBenchChild(ctx, filepath.Join(dir, "serve"), o.writeKey, prof, g.stderr)
+		child, err = startBenchChild(ctx, filepath.Join(dir, "serve"), o.writeKey, prof, "", g.stderr)
 		if err != nil {
 			return round, err
 		}

@@ -32,11 +32,12 @@ type benchChild struct {
 }
 
 // startBenchChild writes a pipelines.yaml into dir (one segment source
-// accepting writeKey, the embedded JetStream storing under dir/store), starts
+// accepting writeKey, the embedded JetStream storing under dir/store, then
+// extraYAML: destinations and pipelines, if any), starts
 // this executable serving it, and returns once /readyz answers 200.
 // cpuprofile, when set, runs the hidden `bench serve-profiled` instead of
 // `serve`, which writes the child's CPU profile there on exit.
-func startBenchChild(ctx context.Context, dir, writeKey, cpuprofile string, logs io.Writer) (*benchChild, error) {
+func startBenchChild(ctx context.Context, dir, writeKey, cpuprofile, extraYAML string, logs io.Writer) (*benchChild, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("bench: locating this executable: %w", err)
@@ -59,7 +60,7 @@ sources:
   bench:
     type: segment
     write_keys: [%q]
-`, addr, filepath.Join(dir, "store"), writeKey)
+`, addr, filepath.Join(dir, "store"), writeKey) + extraYAML
 	if err := os.WriteFile(cfgPath, []byte(y), 0o600); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}

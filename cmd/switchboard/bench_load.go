@@ -50,8 +50,8 @@ func benchRand() *rand.Rand {
 }
 
 // buildBenchPayload builds n realistic Segment track events, batch to a
-// request body.
-func buildBenchPayload(rng *rand.Rand, n, batch int) *benchPayload {
+// request body; with traits each carries the customer's context.traits too.
+func buildBenchPayload(rng *rand.Rand, n, batch int, traits bool) *benchPayload {
 	if batch < 1 {
 		batch = 1
 	}
@@ -74,7 +74,11 @@ func buildBenchPayload(rng *rand.Rand, n, batch int) *benchPayload {
 			}
 			ev.Reset()
 			id := benchUUID(rng)
-			if err := enc.Encode(benchTrackEvent(rng, id, now)); err != nil {
+			e := benchTrackEvent(rng, id, now)
+			if traits {
+				e.Context.Traits = benchUserTraits(rng)
+			}
+			if err := enc.Encode(e); err != nil {
 				panic(err) // static types: cannot fail
 			}
 			offs = append(offs, len(body))
@@ -137,6 +141,46 @@ type benchContext struct {
 	UserAgent string       `json:"userAgent"`
 	Page      benchPage    `json:"page"`
 	Library   benchLibrary `json:"library"`
+	Traits    *benchTraits `json:"traits,omitempty"`
+}
+
+// benchTraits is the customer information a logged-in shop sends along, so
+// the end-to-end benchmark normalises and hashes a full Meta user_data.
+type benchTraits struct {
+	Email     string       `json:"email"`
+	Phone     string       `json:"phone"`
+	FirstName string       `json:"firstName"`
+	LastName  string       `json:"lastName"`
+	Address   benchAddress `json:"address"`
+}
+
+type benchAddress struct {
+	City       string `json:"city"`
+	State      string `json:"state"`
+	PostalCode string `json:"postalCode"`
+	Country    string `json:"country"`
+}
+
+var (
+	benchFirstNames = []string{"Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken"}
+	benchLastNames  = []string{"Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Thompson"}
+	benchCities     = []struct{ city, state, zip string }{
+		{"New York", "NY", "10001"}, {"San Francisco", "CA", "94105-1234"}, {"Austin", "Texas", "73301"}, {"Seattle", "WA", "98101"},
+	}
+)
+
+// benchUserTraits returns a user's traits, formatted the way real forms
+// deliver them (mixed case, spaces, punctuation in phone numbers).
+func benchUserTraits(rng *rand.Rand) *benchTraits {
+	fn, ln := benchFirstNames[rng.IntN(len(benchFirstNames))], benchLastNames[rng.IntN(len(benchLastNames))]
+	c := benchCities[rng.IntN(len(benchCities))]
+	return &benchTraits{
+		Email:     fmt.Sprintf(" %s.%s%d@Example.com", fn, ln, rng.IntN(100_000)),
+		Phone:     fmt.Sprintf("+1 (%03d) 555-%04d", 200+rng.IntN(700), rng.IntN(10_000)),
+		FirstName: fn,
+		LastName:  ln,
+		Address:   benchAddress{City: c.city, State: c.state, PostalCode: c.zip, Country: "US"},
+	}
 }
 
 type benchEvent struct {
@@ -203,9 +247,10 @@ func benchTrackEvent(rng *rand.Rand, id string, now time.Time) benchEvent {
 // benchLoad is the HTTP side of the benchmark: one keep-alive client (so one
 // TCP connection) per worker, posting pre-built bodies to url.
 type benchLoad struct {
-	url     string
-	auth    string // Authorization header value
-	clients []*http.Client
+	url        string
+	auth       string // Authorization header value
+	clients    []*http.Client
+	recordSent bool // fill benchLoadResult.Sent and OK
 }
 
 // newBenchLoad prepares connections clients for POSTs to url with HTTP
@@ -244,6 +289,10 @@ type benchLoadResult struct {
 	Elapsed   time.Duration   // wall time from the first request to the last answer
 	Latencies []time.Duration // every request's latency (including failed ones), sorted
 	Errors    []string        // distinct failure descriptions with counts, at most benchMaxErrors
+	// Sent is when each body was sent (index: body), and OK whether it was
+	// answered 200; both only when benchLoad.recordSent is set.
+	Sent []time.Time
+	OK   []bool
 }
 
 const benchMaxErrors = 10
@@ -276,6 +325,10 @@ func (l *benchLoad) run(ctx context.Context, p *benchPayload, interval time.Dura
 		}
 		errs[msg]++
 	}
+	if l.recordSent {
+		res.Sent = make([]time.Time, len(p.bodies))
+		res.OK = make([]bool, len(p.bodies))
+	}
 	start := time.Now()
 	for w, c := range l.clients {
 		wg.Go(func() {
@@ -306,11 +359,17 @@ func (l *benchLoad) run(ctx context.Context, p *benchPayload, interval time.Dura
 					}
 					late = max(0, time.Since(due))
 				}
+				if res.Sent != nil {
+					res.Sent[i] = time.Now()
+				}
 				d, err := l.post(ctx, c, p.bodies[i])
 				lat = append(lat, late+d)
 				if err != nil {
 					fail(err.Error())
 					continue
+				}
+				if res.OK != nil {
+					res.OK[i] = true
 				}
 				acked += p.counts[i]
 			}

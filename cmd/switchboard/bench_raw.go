@@ -100,3 +100,56 @@ func (r *benchRaw) publish(ctx context.Context, p *benchPayload) benchRawResult 
 		Errors:    r.errs,
 	}
 }
+
+// fetchAck is the consuming side of the ceiling: a durable pull consumer on
+// the benchmark's subject, as a pipeline has, that receives n messages with
+// Messages (pull requests of up to 1,000 kept in flight) and acks each one,
+// then waits until the server has processed every ack (ack floor at n).
+func (r *benchRaw) fetchAck(ctx context.Context, n int) benchRawResult {
+	fail := func(err error, elapsed time.Duration, got int) benchRawResult {
+		return benchRawResult{Published: got, Failed: n - got, Elapsed: elapsed, Errors: []string{err.Error()}}
+	}
+	cons, err := r.js.CreateOrUpdateConsumer(ctx, r.b.Stream(), jetstream.ConsumerConfig{
+		Durable:       "bench_fetch_ack",
+		FilterSubject: bus.SubjectsPrefix + "bench.track",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		MaxAckPending: 20_000,
+	})
+	if err != nil {
+		return fail(err, 0, 0)
+	}
+	start := time.Now()
+	it, err := cons.Messages(jetstream.PullMaxMessages(1000))
+	if err != nil {
+		return fail(err, 0, 0)
+	}
+	got := 0
+	for got < n {
+		m, err := it.Next()
+		if err != nil {
+			it.Stop()
+			return fail(err, time.Since(start), got)
+		}
+		_ = m.Ack()
+		got++
+		if got%1024 == 0 && ctx.Err() != nil {
+			it.Stop()
+			return fail(ctx.Err(), time.Since(start), got)
+		}
+	}
+	it.Stop()
+	// Acks are fire-and-forget; the work is done when the server counted
+	// them all.
+	for {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return fail(err, time.Since(start), got)
+		}
+		if info.AckFloor.Consumer >= uint64(n) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return benchRawResult{Published: got, Elapsed: time.Since(start)}
+}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,7 +72,7 @@ func TestBenchLoadCountsEventsAndFailures(t *testing.T) {
 			srv := httptest.NewServer(sink)
 			defer srv.Close()
 
-			p := buildBenchPayload(benchRand(), tc.events, tc.batch)
+			p := buildBenchPayload(benchRand(), tc.events, tc.batch, false)
 			if len(p.events) != tc.events || len(p.ids) != tc.events || len(p.bodies) != tc.wantReq {
 				t.Fatalf("payload: %d events, %d ids, %d bodies", len(p.events), len(p.ids), len(p.bodies))
 			}
@@ -115,7 +117,7 @@ func TestBenchLoadOpenLoop(t *testing.T) {
 	load := newBenchLoad(srv.URL+"/v1/batch", "k", 2)
 	defer load.close()
 	const interval = 2 * time.Millisecond
-	res := load.run(t.Context(), buildBenchPayload(benchRand(), 200, 10), interval)
+	res := load.run(t.Context(), buildBenchPayload(benchRand(), 200, 10, false), interval)
 	if res.Requests != 20 || res.Failed != 0 || res.Acked != 200 || sink.events.Load() != 200 {
 		t.Errorf("requests %d failed %d acked %d, sink %d", res.Requests, res.Failed, res.Acked, sink.events.Load())
 	}
@@ -131,14 +133,14 @@ func TestBenchLoadWrongKeyIsFailure(t *testing.T) {
 	defer srv.Close()
 	load := newBenchLoad(srv.URL+"/v1/batch", "wrong", 2)
 	defer load.close()
-	res := load.run(t.Context(), buildBenchPayload(benchRand(), 20, 10), 0)
+	res := load.run(t.Context(), buildBenchPayload(benchRand(), 20, 10, false), 0)
 	if res.Failed != 2 || res.Acked != 0 || len(res.Errors) != 1 || !strings.Contains(res.Errors[0], "2× HTTP 401") {
 		t.Errorf("failed %d acked %d errors %q", res.Failed, res.Acked, res.Errors)
 	}
 }
 
 func TestBenchPayloadEvents(t *testing.T) {
-	p := buildBenchPayload(benchRand(), 500, 100)
+	p := buildBenchPayload(benchRand(), 500, 100, false)
 	seen := map[string]bool{}
 	for i, raw := range p.events {
 		var e struct {
@@ -280,5 +282,83 @@ func TestBenchIngestEndToEnd(t *testing.T) {
 	r := rep.Rounds[0]
 	if r.AckedEvents != 2000 || r.Requests != 20 || r.Failed != 0 || r.PeakRSS <= 0 || r.RawPerSec <= 0 || r.RawFailed != 0 || r.Ratio <= 0 {
 		t.Errorf("round: %+v\n%s", r, stderr.String())
+	}
+}
+
+// TestBenchAllSmall runs make bench's command on a few events, without the
+// micro-benchmarks: every stage runs, every acknowledged event reaches the
+// emulator and the webhook once, and the JSON lands in --out.
+func TestBenchAllSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts several server processes")
+	}
+	t.Setenv("SWITCHBOARD_TEST_MAIN", "1")
+	out := t.TempDir()
+	var stdout, stderr strings.Builder
+	err := run(t.Context(), []string{"bench", "all", "--rounds", "1", "--ingest-events", "2000", "--e2e-events", "1500",
+		"--ingest-rate", "1000", "--latency-rate", "1000", "--latency-seconds", "1", "--connections", "2",
+		"--micro=false", "--out", out, "--dir", t.TempDir()}, &stdout, &stderr)
+	if err != nil {
+		t.Fatalf("bench all: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	files, _ := filepath.Glob(filepath.Join(out, "bench-*.json"))
+	if len(files) != 1 {
+		t.Fatalf("JSON results: %v", files)
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep benchAllReport
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*benchFigure{}
+	for _, f := range rep.Figures {
+		got[f.ID] = f
+	}
+	for _, id := range []string{"ceiling.publish", "ceiling.fetch", "ingest.rate", "ingest.p99open", "e2e.meta.rate", "e2e.meta.p99", "e2e.webhook.rate", "e2e.isolation.rate"} {
+		if f := got[id]; f == nil || len(f.Values) != 1 || f.Median <= 0 {
+			t.Errorf("figure %s: %+v", id, f)
+		}
+	}
+	if f := got["ingest.rate"]; f != nil && (f.Ratio <= 0 || f.Result == "") {
+		t.Errorf("ingest figure lacks ratio or result: %+v", f)
+	}
+	if len(rep.E2EDetails) != 4 {
+		t.Fatalf("end-to-end runs: %+v", rep.E2EDetails)
+	}
+	for _, e := range rep.E2EDetails {
+		r := e.Result
+		if r.Acked == 0 || r.Delivered != r.Acked || r.Missing != 0 || r.Repeats != 0 || r.ServeRSS <= 0 || r.PluginRSS <= 0 {
+			t.Errorf("%s: %+v", e.Run, r)
+		}
+	}
+	if len(rep.Problems) != 0 {
+		t.Errorf("problems: %v", rep.Problems)
+	}
+	for _, want := range []string{"raw JetStream fetch+ack", "end to end → meta-capi → emulator", "PASS"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, stdout.String())
+		}
+	}
+}
+
+func TestBenchMicroParsing(t *testing.T) {
+	m := benchLine.FindStringSubmatch("BenchmarkRoundTrip/process/batch=1000-2   \t     546\t   2191744 ns/op\t 1180.50 ns/event\t 137.09 MB/s\t  1067 B/op\t      12 allocs/op")
+	if m == nil || m[1] != "BenchmarkRoundTrip/process/batch=1000" {
+		t.Fatalf("match: %q", m)
+	}
+	if v, ok := benchMetric(m[2], "ns/event"); !ok || v != 1180.5 {
+		t.Errorf("ns/event = %v, %v", v, ok)
+	}
+	if v, ok := benchMetric(m[2], "ns/op"); !ok || v != 2191744 {
+		t.Errorf("ns/op = %v, %v", v, ok)
+	}
+	if _, ok := benchMetric(m[2], "µs/op"); ok {
+		t.Error("found a unit that is not there")
+	}
+	if got, want := benchMergePatterns([]string{"^A$/^p$/^b=1$", "^A$/^p$/^b=10$"}), "^A$/^p$/(?:^b=1$)|(?:^b=10$)"; got != want {
+		t.Errorf("merged = %q, want %q", got, want)
 	}
 }
