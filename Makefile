@@ -6,7 +6,7 @@ SDK_DIR   := cmd/switchboard/testdata/sdk
 PKGS      := ./...
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: all build run test test-short lint bench bench-go proto fuzz clean sdk-deps
+.PHONY: all build run test test-short lint bench bench-go soak proto fuzz clean sdk-deps
 
 all: build
 
@@ -39,6 +39,11 @@ lint:
 # micro), medians of 3 rounds; JSON under results/. About 8 minutes.
 bench: build
 	./$(BIN) bench all --out results
+
+# Opt-in long run: 5 minutes of the Meta pipeline at 5,000 events/s, serve's
+# and the plugin's memory sampled every 10 s.
+soak: build
+	./$(BIN) bench soak --duration 5m --rate 5000
 
 # Every Go benchmark of every package, once.
 bench-go:

@@ -20,7 +20,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 		Short: "Measure Switchboard on this machine",
 		Args:  cobra.NoArgs,
 	}
-	cmd.AddCommand(newBenchAllCmd(g), newBenchIngestCmd(g), newBenchServeProfiledCmd(g))
+	cmd.AddCommand(newBenchAllCmd(g), newBenchSoakCmd(g), newBenchIngestCmd(g), newBenchServeProfiledCmd(g))
 	return cmd
 }
 
@@ -239,7 +239,7 @@ func benchOneRound(ctx context.Context, g *globals, o benchOptions, dir string, 
 		}
 		progress("starting switchboard serve")
 		var err error
-		child, err = startBenchChild(ctx, filepath.Join(dir, "serve"), o.writeKey, prof, "", g.stderr)
+		child, err = startBenchChild(ctx, filepath.Join(dir, "serve"), o.writeKey, benchProfile{CPU: prof}, "", g.stderr)
 		if err != nil {
 			return round, err
 		}

@@ -23,6 +23,10 @@ import (
 	"github.com/switchboard-cdp/switchboard/core/config"
 )
 
+// benchProfile asks for a profiled child: its CPU profile written to CPU
+// when it stops, net/http/pprof served on Addr.
+type benchProfile struct{ CPU, Addr string }
+
 // benchChild is a `switchboard serve` child process started for one round.
 type benchChild struct {
 	cmd  *exec.Cmd
@@ -35,9 +39,9 @@ type benchChild struct {
 // accepting writeKey, the embedded JetStream storing under dir/store, then
 // extraYAML: destinations and pipelines, if any), starts
 // this executable serving it, and returns once /readyz answers 200.
-// cpuprofile, when set, runs the hidden `bench serve-profiled` instead of
-// `serve`, which writes the child's CPU profile there on exit.
-func startBenchChild(ctx context.Context, dir, writeKey, cpuprofile, extraYAML string, logs io.Writer) (*benchChild, error) {
+// A prof with either field set runs the hidden `bench serve-profiled`
+// instead of `serve`.
+func startBenchChild(ctx context.Context, dir, writeKey string, prof benchProfile, extraYAML string, logs io.Writer) (*benchChild, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("bench: locating this executable: %w", err)
@@ -65,8 +69,8 @@ sources:
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	args := []string{"serve", "-c", cfgPath, "--log-level", "warn"}
-	if cpuprofile != "" {
-		args = []string{"bench", "serve-profiled", "-c", cfgPath, "--log-level", "warn", "--cpuprofile", cpuprofile}
+	if prof.CPU != "" || prof.Addr != "" {
+		args = []string{"bench", "serve-profiled", "-c", cfgPath, "--log-level", "warn", "--cpuprofile", prof.CPU, "--pprof", prof.Addr}
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Stdout = logs
@@ -156,23 +160,26 @@ func waitBenchReady(ctx context.Context, base string, timeout time.Duration, exi
 }
 
 // benchPeakRSS reads a process's peak resident set size (VmHWM) in bytes.
-func benchPeakRSS(pid int) (int64, error) {
+func benchPeakRSS(pid int) (int64, error) { return benchStatusBytes(pid, "VmHWM:") }
+
+// benchStatusBytes reads a "NAME:   123 kB" line of /proc/PID/status.
+func benchStatusBytes(pid int, field string) (int64, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for line := range strings.SplitSeq(string(data), "\n") {
-		rest, ok := strings.CutPrefix(line, "VmHWM:")
+		rest, ok := strings.CutPrefix(line, field)
 		if !ok {
 			continue
 		}
 		kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("VmHWM %q: %w", rest, err)
+			return 0, fmt.Errorf("%s %q: %w", field, rest, err)
 		}
 		return kb << 10, nil
 	}
-	return 0, errors.New("no VmHWM in /proc/PID/status")
+	return 0, fmt.Errorf("no %s in /proc/PID/status", field)
 }
 
 // benchClockTick is USER_HZ, the unit of /proc/PID/stat times; 100 on every

@@ -64,6 +64,8 @@ type benchReceiver interface {
 	// time, and how many arrivals repeated an id.
 	arrivals() (map[string]time.Time, int)
 	count() int
+	// reset forgets everything received so far.
+	reset()
 	close()
 }
 
@@ -105,6 +107,8 @@ func (m *metaReceiver) arrivals() (map[string]time.Time, int) {
 	}
 	return seen, repeats
 }
+
+func (m *metaReceiver) reset() { m.emu.Reset() }
 
 func (m *metaReceiver) close() { m.emu.Close(); m.srv.Close() }
 
@@ -169,6 +173,12 @@ func (h *hookReceiver) arrivals() (map[string]time.Time, int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return maps.Clone(h.seen), h.repeats
+}
+
+func (h *hookReceiver) reset() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.seen, h.repeats = map[string]time.Time{}, 0
 }
 
 func (h *hookReceiver) close() { h.srv.Close() }
@@ -274,7 +284,7 @@ func runBenchE2E(ctx context.Context, dir string, spec benchE2ESpec, logs io.Wri
 		defer down.close()
 		sibling = down.url()
 	}
-	child, err := startBenchChild(ctx, dir, benchDefaultWriteKey, spec.cpuprofile, benchE2EConfig(spec, recv.url(), sibling), logs)
+	child, err := startBenchChild(ctx, dir, benchDefaultWriteKey, benchProfile{CPU: spec.cpuprofile}, benchE2EConfig(spec, recv.url(), sibling), logs)
 	if err != nil {
 		return res, err
 	}
