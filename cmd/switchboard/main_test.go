@@ -288,8 +288,15 @@ type proc struct {
 // until its log says where it serves and /readyz answers.
 func startProcess(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startProcessEnv(t, nil, args...)
+}
+
+// startProcessEnv is startProcess with env (KEY=VALUE) added to the
+// child's environment, which the plugin processes it starts inherit.
+func startProcessEnv(t *testing.T, env []string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "SWITCHBOARD_TEST_MAIN=1")
+	cmd.Env = append(append(os.Environ(), "SWITCHBOARD_TEST_MAIN=1"), env...)
 	p := &proc{cmd: cmd, logs: &syncBuffer{}}
 	cmd.Stdout = p.logs
 	cmd.Stderr = p.logs

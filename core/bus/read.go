@@ -68,6 +68,16 @@ func (b *Bus) readRange(ctx context.Context, st jetstream.Stream, filter string,
 	if err != nil {
 		return nil, fmt.Errorf("%w: reader: %v", ErrUnavailable, err)
 	}
+	// Delete the reader's consumer when done: JetStream would keep it for
+	// 5 minutes, and a stream takes at most 1,000 consumers (pipelines'
+	// included), which `tail --follow` polling /api/events would fill.
+	defer func() {
+		if ci := cons.CachedInfo(); ci != nil {
+			dctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = st.DeleteConsumer(dctx, ci.Name)
+			cancel()
+		}
+	}()
 	ring := make([]Stored, 0, limit)
 	for {
 		batch, err := cons.FetchNoWait(500)

@@ -217,6 +217,7 @@ func readStream(ctx context.Context, st jetstream.Stream, cfg jetstream.OrderedC
 	if err != nil {
 		return err
 	}
+	defer deleteConsumer(st, cons)
 	if ci := cons.CachedInfo(); ci == nil || ci.NumPending == 0 || last == 0 {
 		return nil
 	}
@@ -248,6 +249,20 @@ func readStream(ctx context.Context, st jetstream.Stream, cfg jetstream.OrderedC
 			return err
 		}
 	}
+}
+
+// deleteConsumer deletes the server side of an ordered consumer once it
+// has been read. JetStream would keep it for its inactive threshold (5
+// minutes), and a stream takes at most 1,000 consumers: a script polling
+// `dlq list` would soon make every read of the stream fail.
+func deleteConsumer(st jetstream.Stream, cons jetstream.Consumer) {
+	ci := cons.CachedInfo()
+	if ci == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = st.DeleteConsumer(ctx, ci.Name)
 }
 
 // replayMsg is the message that replays an event for one pipeline.
