@@ -365,7 +365,7 @@ func FuzzDeliverRoundTrip(f *testing.F) {
 			} else {
 				r.ID = take()
 			}
-			r.Outcome = Outcome(next()%5 - 1)
+			r.Outcome = Outcome(next()%6 - 1)
 			r.RetryAfter = time.Duration(next()) * time.Millisecond
 			r.Code, r.Reason = take(), take()
 		}

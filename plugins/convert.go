@@ -143,6 +143,8 @@ func outcomeToWire(o Outcome) destinationv1.Outcome {
 		return destinationv1.Outcome_OUTCOME_RETRY
 	case OutcomeRejected:
 		return destinationv1.Outcome_OUTCOME_REJECTED
+	case OutcomeHold:
+		return destinationv1.Outcome_OUTCOME_HOLD
 	}
 	return destinationv1.Outcome_OUTCOME_UNSPECIFIED
 }
@@ -155,6 +157,8 @@ func outcomeFromWire(o destinationv1.Outcome) Outcome {
 		return OutcomeRetry
 	case destinationv1.Outcome_OUTCOME_REJECTED:
 		return OutcomeRejected
+	case destinationv1.Outcome_OUTCOME_HOLD:
+		return OutcomeHold
 	}
 	return 0
 }

@@ -153,6 +153,14 @@ const (
 	// OutcomeRejected means the destination refused the event for good; the
 	// host dead-letters it with the reason.
 	OutcomeRejected
+	// OutcomeHold means the destination cannot take any event right now for
+	// a reason outside the event — revoked credentials, missing permission,
+	// an unknown account — that a person must fix. The host delivers the
+	// event again after RetryAfter, as for OutcomeRetry, but does not count
+	// the attempt against the pipeline's retry.max_attempts: a held event
+	// is dead-lettered only once it is older than retry.max_age (when set),
+	// so a day of purchases waits for the fix instead of being dead-lettered.
+	OutcomeHold
 )
 
 // String names the outcome.
@@ -164,6 +172,8 @@ func (o Outcome) String() string {
 		return "retry"
 	case OutcomeRejected:
 		return "rejected"
+	case OutcomeHold:
+		return "hold"
 	}
 	return "unknown"
 }
@@ -172,8 +182,8 @@ func (o Outcome) String() string {
 type Result struct {
 	ID      string
 	Outcome Outcome
-	// RetryAfter, for OutcomeRetry, is the least time to wait; 0 lets the
-	// pipeline's backoff decide.
+	// RetryAfter, for OutcomeRetry and OutcomeHold, is the least time to
+	// wait; 0 lets the pipeline's backoff decide.
 	RetryAfter time.Duration
 	// Reason says why, for logs and the dead-letter stream.
 	Reason string
@@ -189,6 +199,13 @@ func Delivered(id string) Result { return Result{ID: id, Outcome: OutcomeDeliver
 // retryAfter (0: the pipeline's backoff).
 func Retry(id string, retryAfter time.Duration, code, reason string) Result {
 	return Result{ID: id, Outcome: OutcomeRetry, RetryAfter: retryAfter, Code: code, Reason: reason}
+}
+
+// Hold is the result for an event the destination cannot take until a
+// person fixes something outside the event (see OutcomeHold); it is
+// delivered again after at least retryAfter. Log what to fix, loudly.
+func Hold(id string, retryAfter time.Duration, code, reason string) Result {
+	return Result{ID: id, Outcome: OutcomeHold, RetryAfter: retryAfter, Code: code, Reason: reason}
 }
 
 // Rejected is the result for an event the destination refused for good.

@@ -193,13 +193,15 @@ func (p *Pipeline) send(ctx context.Context, items []*item) []deadLetter {
 }
 
 // retry naks it for a later attempt, or returns its dead letter when its
-// attempts or age are used up.
+// attempts (not for a held event) or age are used up.
 func (p *Pipeline) retry(it *item, r plugins.Result) (deadLetter, bool) {
 	reason := r.Reason
 	if reason == "" {
 		reason = "the destination asked to retry"
 	}
-	if it.attempt >= p.lim.maxAttempts {
+	// A held event waits for a person to fix the destination: its
+	// attempts are not counted, only its age.
+	if it.attempt >= p.lim.maxAttempts && r.Outcome != plugins.OutcomeHold {
 		return p.deadLetterOf(it, CauseRetriesExhausted, r.Code, reason), false
 	}
 	if p.lim.maxAge > 0 && p.opts.Now().Sub(it.stored) > p.lim.maxAge {

@@ -508,6 +508,81 @@ func TestOutcomes(t *testing.T) {
 	}
 }
 
+// TestHeldEventsWaitBeyondMaxAttempts: a destination that holds events (a
+// configuration problem a person must fix) gets them again and again past
+// retry.max_attempts; none is dead-lettered, and all are delivered once the
+// destination takes them. Holding past retry.max_age dead-letters them.
+func TestHeldEventsWaitBeyondMaxAttempts(t *testing.T) {
+	s := newSink(t) // unused: the destination below is in-process
+	e := newEnv(t, yamlFor("array", false, pipelineYAML("p1", "web", "sink", `    batch: {max_events: 10, max_wait: 10ms}
+    retry: {max_attempts: 2, backoff: 10ms, max_backoff: 20ms, max_age: 1h}
+`)), s)
+	var accepted sync.Map
+	var holds atomic.Int64
+	dest := destFunc(func(_ context.Context, batch []plugins.Event) ([]plugins.Result, error) {
+		var rs []plugins.Result
+		for _, ev := range batch {
+			if ev.Attempt < 6 {
+				holds.Add(1)
+				rs = append(rs, plugins.Hold(ev.ID, 10*time.Millisecond, "token", "the access token was revoked"))
+				continue
+			}
+			accepted.Store(ev.MessageID, ev.Attempt)
+			rs = append(rs, plugins.Delivered(ev.ID))
+		}
+		return rs, nil
+	})
+	publish(t, e.bus, events("web", 0, 4, nil)...)
+	opts := e.options("p1")
+	opts.Destination = dest
+	p := e.start(opts)
+	e.settled("p1", 30*time.Second)
+	for i := range 4 {
+		id := fmt.Sprintf("web-%d", i)
+		if att, ok := accepted.Load(id); !ok || att.(int) != 6 {
+			t.Errorf("%s delivered at attempt %v, want 6", id, att)
+		}
+	}
+	if dls := e.deadLetters("p1"); len(dls) != 0 {
+		t.Fatalf("dead letters = %+v", dls)
+	}
+	if n := holds.Load(); n != 4*5 {
+		t.Errorf("%d holds, want 20", n)
+	}
+	if st := p.Status(context.Background()); st.Delivered != 4 || st.Retried != 20 {
+		t.Errorf("status = %+v", st)
+	}
+}
+
+func TestHeldEventsPastMaxAgeAreDeadLettered(t *testing.T) {
+	s := newSink(t)
+	e := newEnv(t, yamlFor("array", false, pipelineYAML("p1", "web", "sink", `    batch: {max_events: 10, max_wait: 10ms}
+    retry: {max_attempts: 2, backoff: 10ms, max_backoff: 20ms, max_age: 1h}
+`)), s)
+	dest := destFunc(func(_ context.Context, batch []plugins.Event) ([]plugins.Result, error) {
+		rs := make([]plugins.Result, len(batch))
+		for i, ev := range batch {
+			rs[i] = plugins.Hold(ev.ID, 0, "token", "the access token was revoked")
+		}
+		return rs, nil
+	})
+	publish(t, e.bus, events("web", 0, 2, nil)...)
+	opts := e.options("p1")
+	opts.Destination = dest
+	opts.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	e.start(opts)
+	e.settled("p1", 30*time.Second)
+	dls := e.deadLetters("p1")
+	if len(dls) != 2 {
+		t.Fatalf("%d dead letters", len(dls))
+	}
+	for _, d := range dls {
+		if d.Cause != CauseMaxAge || d.Code != "token" {
+			t.Fatalf("dead letter = %+v", d)
+		}
+	}
+}
+
 func TestMaxAge(t *testing.T) {
 	s := newSink(t)
 	s.setStatus(func([]string) int { return http.StatusTooManyRequests })

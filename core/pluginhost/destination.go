@@ -244,7 +244,7 @@ func (d *Destination) normalize(batch []plugins.Event, index map[string]int, res
 		switch {
 		case r.ID == "":
 			*r = plugins.Retry(batch[i].ID, 0, "no_result", "the destination returned no result for this event")
-		case r.Outcome != plugins.OutcomeDelivered && r.Outcome != plugins.OutcomeRetry && r.Outcome != plugins.OutcomeRejected:
+		case r.Outcome < plugins.OutcomeRetry || r.Outcome > plugins.OutcomeHold:
 			*r = plugins.Retry(batch[i].ID, 0, "invalid_result", "the destination returned an invalid outcome for this event")
 		case r.RetryAfter < 0:
 			r.RetryAfter = 0

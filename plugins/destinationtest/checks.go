@@ -242,7 +242,7 @@ func checkResults(batch []plugins.Event, results []plugins.Result) []string {
 		delete(pending, r.ID)
 		switch r.Outcome {
 		case plugins.OutcomeDelivered:
-		case plugins.OutcomeRetry:
+		case plugins.OutcomeRetry, plugins.OutcomeHold:
 			if r.RetryAfter < 0 {
 				add("event %q: negative RetryAfter %v", r.ID, r.RetryAfter)
 			}
@@ -253,7 +253,7 @@ func checkResults(batch []plugins.Event, results []plugins.Result) []string {
 		default:
 			add("event %q: invalid outcome %d", r.ID, r.Outcome)
 		}
-		if r.RetryAfter != 0 && r.Outcome != plugins.OutcomeRetry {
+		if r.RetryAfter != 0 && r.Outcome != plugins.OutcomeRetry && r.Outcome != plugins.OutcomeHold {
 			add("event %q: RetryAfter %v on a %v result", r.ID, r.RetryAfter, r.Outcome)
 		}
 	}

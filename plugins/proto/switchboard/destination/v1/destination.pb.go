@@ -35,6 +35,10 @@ const (
 	Outcome_OUTCOME_DELIVERED   Outcome = 1
 	Outcome_OUTCOME_RETRY       Outcome = 2
 	Outcome_OUTCOME_REJECTED    Outcome = 3
+	// Held: the destination cannot take any event now for a reason outside
+	// the event (credentials, permissions, an unknown account); deliver it
+	// again after retry_after_ms, without charging the pipeline's attempts.
+	Outcome_OUTCOME_HOLD Outcome = 4
 )
 
 // Enum value maps for Outcome.
@@ -44,12 +48,14 @@ var (
 		1: "OUTCOME_DELIVERED",
 		2: "OUTCOME_RETRY",
 		3: "OUTCOME_REJECTED",
+		4: "OUTCOME_HOLD",
 	}
 	Outcome_value = map[string]int32{
 		"OUTCOME_UNSPECIFIED": 0,
 		"OUTCOME_DELIVERED":   1,
 		"OUTCOME_RETRY":       2,
 		"OUTCOME_REJECTED":    3,
+		"OUTCOME_HOLD":        4,
 	}
 )
 
@@ -1466,12 +1472,13 @@ const file_switchboard_destination_v1_destination_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"U\n" +
 	"\x12AddCountersRequest\x12?\n" +
 	"\bcounters\x18\x01 \x03(\v2#.switchboard.destination.v1.CounterR\bcounters\"\x15\n" +
-	"\x13AddCountersResponse*b\n" +
+	"\x13AddCountersResponse*t\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11OUTCOME_DELIVERED\x10\x01\x12\x11\n" +
 	"\rOUTCOME_RETRY\x10\x02\x12\x14\n" +
-	"\x10OUTCOME_REJECTED\x10\x032\xa0\x03\n" +
+	"\x10OUTCOME_REJECTED\x10\x03\x12\x10\n" +
+	"\fOUTCOME_HOLD\x10\x042\xa0\x03\n" +
 	"\vDestination\x12e\n" +
 	"\bDescribe\x12+.switchboard.destination.v1.DescribeRequest\x1a,.switchboard.destination.v1.DescribeResponse\x12h\n" +
 	"\tConfigure\x12,.switchboard.destination.v1.ConfigureRequest\x1a-.switchboard.destination.v1.ConfigureResponse\x12b\n" +
