@@ -53,6 +53,7 @@ bench-go:
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./core/config/
 	$(GO) test -run '^$$' -fuzz '^FuzzBatch$$' -fuzztime 30s ./sources/segment/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./sources/tealium/
 	$(GO) test -run '^$$' -fuzz '^FuzzDeliverRoundTrip$$' -fuzztime 30s ./plugins/
 	$(GO) test -run '^$$' -fuzz '^FuzzEventsFromWire$$' -fuzztime 30s ./plugins/
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckSettings$$' -fuzztime 30s ./core/pluginhost/

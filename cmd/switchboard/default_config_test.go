@@ -22,7 +22,7 @@ func TestDefaultPipelinesYAML(t *testing.T) {
 	if err != nil {
 		t.Fatalf("switchboard test %s: %v\n%s%s", file, err, out, stderr)
 	}
-	if !strings.Contains(out, "10 passed, 0 failed") {
+	if !strings.Contains(out, "12 passed, 0 failed") {
 		t.Fatalf("switchboard test printed:\n%s", out)
 	}
 }

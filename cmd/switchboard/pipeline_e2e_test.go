@@ -17,15 +17,17 @@ import (
 	"time"
 )
 
-// sink is a webhook receiver that records the messageIds it was sent.
+// sink is a webhook receiver that records the messageIds it was sent and,
+// by id, the last mapped object with that id.
 type sink struct {
 	mu   sync.Mutex
 	seen map[string]int
+	got  map[string]map[string]any
 }
 
 func newSink(t *testing.T) (*sink, *httptest.Server) {
 	t.Helper()
-	s := &sink{seen: map[string]int{}}
+	s := &sink{seen: map[string]int{}, got: map[string]map[string]any{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		var evs []map[string]any
@@ -37,6 +39,7 @@ func newSink(t *testing.T) (*sink, *httptest.Server) {
 		for _, e := range evs {
 			if id, ok := e["id"].(string); ok {
 				s.seen[id]++
+				s.got[id] = e
 			}
 		}
 		s.mu.Unlock()

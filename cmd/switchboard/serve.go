@@ -22,6 +22,7 @@ import (
 	"github.com/switchboard-cdp/switchboard/core/gateway"
 	"github.com/switchboard-cdp/switchboard/core/pluginhost"
 	"github.com/switchboard-cdp/switchboard/sources/segment"
+	"github.com/switchboard-cdp/switchboard/sources/tealium"
 )
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -100,20 +101,42 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 		return err
 	}
 	var segSources []segment.Source
+	var tealSources []tealium.Source
 	var names []string
 	for _, name := range slices.Sorted(maps.Keys(cfg.Sources)) {
 		src := cfg.Sources[name]
 		names = append(names, name)
-		if src.Type != "segment" {
-			continue
+		switch src.Type {
+		case "segment":
+			keys := make([]string, 0, len(src.WriteKeys))
+			for _, k := range src.WriteKeys {
+				keys = append(keys, k.Reveal())
+			}
+			segSources = append(segSources, segment.Source{Name: name, WriteKeys: keys, RateLimit: src.RateLimit, Burst: src.Burst})
+		case "tealium":
+			tealSources = append(tealSources, tealium.Source{
+				Name: name, Account: src.Account, Profile: src.Profile, Datasource: src.Datasource,
+				Key: src.Key.Reveal(), UserIDAttribute: src.UserIDAttribute,
+				RateLimit: src.RateLimit, Burst: src.Burst,
+			})
 		}
-		keys := make([]string, 0, len(src.WriteKeys))
-		for _, k := range src.WriteKeys {
-			keys = append(keys, k.Reveal())
-		}
-		segSources = append(segSources, segment.Source{Name: name, WriteKeys: keys, RateLimit: src.RateLimit, Burst: src.Burst})
 	}
 	routes := map[string]http.Handler{}
+	if len(tealSources) > 0 {
+		teal, err := tealium.New(tealium.Options{
+			Sources:        tealSources,
+			Publisher:      b,
+			Logger:         log.With("component", "tealium"),
+			Registerer:     reg,
+			TrustedProxies: trusted,
+		})
+		if err != nil {
+			return err
+		}
+		for _, p := range tealium.Paths() {
+			routes[p] = teal
+		}
+	}
 	if len(segSources) > 0 {
 		seg, err := segment.New(segment.Options{
 			Sources:        segSources,

@@ -62,7 +62,7 @@ func TestParseDesignExample(t *testing.T) {
 	}
 	wantSources := map[string]Source{
 		"web":     {Type: "segment", WriteKeys: []Secret{"dev-write-key"}},
-		"tealium": {Type: "tealium", Account: "acme", Profile: "main"},
+		"tealium": {Type: "tealium", Account: "acme", Profile: "main", UserIDAttribute: "customer_id"},
 	}
 	if !reflect.DeepEqual(c.Sources, wantSources) {
 		t.Errorf("Sources = %#v, want %#v", c.Sources, wantSources)
@@ -153,7 +153,7 @@ func TestDefaults(t *testing.T) {
 	}
 	wantSources := map[string]Source{
 		"app": {Type: "segment", WriteKeys: []Secret{"k1", "k2"}},
-		"tag": {Type: "tealium", Account: "acme", Profile: "main", RateLimit: 2.5, Burst: 3},
+		"tag": {Type: "tealium", Account: "acme", Profile: "main", UserIDAttribute: "customer_id", RateLimit: 2.5, Burst: 3},
 	}
 	if !reflect.DeepEqual(c.Sources, wantSources) {
 		t.Errorf("Sources = %#v, want %#v", c.Sources, wantSources)
@@ -434,6 +434,17 @@ func TestProblems(t *testing.T) {
 			"bad-env.yaml:9:5: destinations.meta.plugin: required",
 			"bad-env.yaml:13:5: pipelines.p.to: required (environment variable DEST is not set)",
 		}},
+		{file: "bad-tealium.yaml", want: []string{
+			"bad-tealium.yaml:6:5: sources.web.account: only for sources of type tealium",
+			"bad-tealium.yaml:7:5: sources.web.key: only for sources of type tealium",
+			"bad-tealium.yaml:11:5: sources.tag.write_keys: only for sources of type segment",
+			"bad-tealium.yaml:14:14: sources.tag2.account: same account and profile as sources.tag (line 8): requests could not tell them apart; give one a different profile or datasource",
+			"bad-tealium.yaml:18:14: sources.tag3.account: must not contain spaces or control characters (it is matched against the request's tealium_account)",
+			"bad-tealium.yaml:19:10: sources.tag3.key: must not be empty; leave key out for no authentication",
+			"bad-tealium.yaml:20:24: sources.tag3.user_id_attribute: must not be empty; leave it out for the default, customer_id",
+			"bad-tealium.yaml:24:5: sources.tag4.key: must not be empty (environment variable TEALIUM_KEY is not set); leave key out for no authentication",
+			"bad-tealium.yaml:30:24: sources.tag5.user_id_attribute: must not contain spaces or control characters",
+		}},
 		{file: "bad-secrets.yaml", env: secretEnv, want: []string{
 			"bad-secrets.yaml:3:11: server.listen: must be host:port, such as :8080 or 127.0.0.1:8080",
 			"bad-secrets.yaml:4:16: server.admin_token: must be a string, not a list",
@@ -526,6 +537,7 @@ func TestSecretsNeverInProblems(t *testing.T) {
 	}{
 		{"bad-secrets.yaml", []string{secret, "TOP-SECRET", "LITERAL-SECRET", "DEFAULT-SECRET", "LITERAL-KEY"}},
 		{"bad-write-keys.yaml", []string{"SECRET-KEY-1", "shared-key-zz"}},
+		{"bad-tealium.yaml", []string{"nope"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			_, err := parseFile(t, tc.file, map[string]string{"SECRET": secret})
@@ -615,5 +627,58 @@ func TestAliasBomb(t *testing.T) {
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Parse took %v", d)
+	}
+}
+
+// TestTealiumSource checks a tealium source's keys and defaults: profile
+// main, user_id_attribute customer_id, key a Secret that may come from the
+// environment, and ${VAR:-} (an explicitly empty default) meaning "no key".
+func TestTealiumSource(t *testing.T) {
+	data := `sources:
+  tag:
+    type: tealium
+    account: acme
+  app:
+    type: tealium
+    account: acme
+    profile: mobile
+    datasource: ab12cd
+    key: ${TEALIUM_KEY}
+    user_id_attribute: email_address
+  open:
+    type: tealium
+    account: acme
+    profile: open
+    key: ${OPEN_KEY:-}
+`
+	c, err := Parse("t.yaml", []byte(data), env(map[string]string{"TEALIUM_KEY": "zz-tealium-secret"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]Source{
+		"tag":  {Type: "tealium", Account: "acme", Profile: "main", UserIDAttribute: "customer_id"},
+		"app":  {Type: "tealium", Account: "acme", Profile: "mobile", Datasource: "ab12cd", Key: "zz-tealium-secret", UserIDAttribute: "email_address"},
+		"open": {Type: "tealium", Account: "acme", Profile: "open", UserIDAttribute: "customer_id"},
+	}
+	if !reflect.DeepEqual(c.Sources, want) {
+		t.Errorf("Sources = %#v\nwant %#v", c.Sources, want)
+	}
+	if s := fmt.Sprintf("%v %+v %#v", c.Sources["app"], c.Sources["app"], c.Sources["app"]); strings.Contains(s, "zz-tealium-secret") {
+		t.Errorf("the key prints: %s", s)
+	}
+	// The same datasource-less account/profile twice is refused; a
+	// datasource tells two sources of one profile apart.
+	twice := data + `  tag2:
+    type: tealium
+    account: acme
+    datasource: ab12cd
+  tag3:
+    type: tealium
+    account: acme
+    profile: main
+`
+	_, err = Parse("t.yaml", []byte(twice), env(map[string]string{"TEALIUM_KEY": "k"}))
+	if err == nil || err.Error() != "t.yaml:23:14: sources.tag3.account: same account and profile as sources.tag (line 2): requests could not tell them apart; give one a different profile or datasource" {
+		t.Errorf("err = %v", err)
 	}
 }

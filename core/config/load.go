@@ -86,8 +86,11 @@ func withDefaults(file string) *Config {
 // finish applies the defaults that depend on other fields.
 func (p *parser) finish() {
 	for name, s := range p.cfg.Sources {
-		if s.Type == "tealium" && s.Profile == "" {
-			s.Profile = "main"
+		if s.Type == "tealium" {
+			if s.Profile == "" {
+				s.Profile = DefaultTealiumProfile
+			}
+			orDefault(p, child(child("sources", name), "user_id_attribute"), &s.UserIDAttribute, DefaultTealiumUserIDAttribute)
 		}
 		if s.Burst == 0 && s.RateLimit > 0 && s.RateLimit < 1<<31 {
 			s.Burst = int(s.RateLimit)

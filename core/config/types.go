@@ -70,10 +70,17 @@ type TLS struct {
 type Source struct {
 	Type      string   `yaml:"type"` // segment | tealium
 	WriteKeys []Secret `yaml:"write_keys"`
-	// Tealium
-	Account    string `yaml:"account"`
-	Profile    string `yaml:"profile"`
-	Datasource string `yaml:"datasource"`
+	// Tealium: a request is this source's when its tealium_account,
+	// tealium_profile (default main) and, if Datasource is set,
+	// tealium_datasource name it. Profile defaults to "main", Tealium's
+	// own default. Key, when set, must come as Authorization: Bearer or
+	// ?key=. UserIDAttribute is the attribute that becomes userId
+	// (default customer_id).
+	Account         string `yaml:"account"`
+	Profile         string `yaml:"profile"`
+	Datasource      string `yaml:"datasource"`
+	Key             Secret `yaml:"key"`
+	UserIDAttribute string `yaml:"user_id_attribute"`
 	// RateLimit is the sustained requests per second accepted for this
 	// source (0: unlimited); Burst the bucket size (default = RateLimit).
 	RateLimit float64 `yaml:"rate_limit"`
@@ -151,6 +158,12 @@ const (
 	DefaultRetryMaxAttempts = 20
 	DefaultRetryBackoff     = time.Second
 	DefaultRetryMaxBackoff  = 10 * time.Minute
+)
+
+// Defaults of a Tealium source.
+const (
+	DefaultTealiumProfile         = "main"
+	DefaultTealiumUserIDAttribute = "customer_id"
 )
 
 // Secret is a string that never prints: String, GoString, Format,

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -110,7 +111,8 @@ func (p *parser) validateSources() {
 		p.check(p.where("sources"), "sources", "at least one source is required")
 		return
 	}
-	firstKey := map[Secret]string{} // write key -> path where it was first configured
+	firstKey := map[Secret]string{}   // write key -> path where it was first configured
+	tealium := map[[3]string]string{} // account, profile, datasource -> source first configured with them
 	for _, name := range ordered(p, "sources", sources) {
 		s, path := sources[name], child("sources", name)
 		p.name(path, name)
@@ -118,6 +120,7 @@ func (p *parser) validateSources() {
 		typ := child(path, "type")
 		switch s.Type {
 		case "segment":
+			p.onlyFor(path, "tealium", "account", "profile", "datasource", "key", "user_id_attribute")
 			keys := child(path, "write_keys")
 			if len(s.WriteKeys) == 0 {
 				p.check(p.whereOr(keys, entry), keys, "at least one write key is required")
@@ -135,9 +138,7 @@ func (p *parser) validateSources() {
 				firstKey[k] = kpath
 			}
 		case "tealium":
-			if s.Account == "" {
-				p.required(child(path, "account"), entry, "")
-			}
+			p.validateTealium(name, s, tealium)
 		case "":
 			p.required(typ, entry, "")
 		default:
@@ -150,6 +151,69 @@ func (p *parser) validateSources() {
 			p.check(p.where(b), b, "must not be negative")
 		}
 	}
+}
+
+// validateTealium checks a tealium source. seen maps the (account,
+// profile, datasource) of the sources checked before to their names: two
+// sources may not answer the same requests.
+func (p *parser) validateTealium(name string, s Source, seen map[[3]string]string) {
+	path := child("sources", name)
+	entry := p.keys[path]
+	p.onlyFor(path, "segment", "write_keys")
+	account := child(path, "account")
+	if s.Account == "" {
+		p.required(account, entry, "")
+	} else {
+		for _, f := range [...]struct{ key, v string }{{"account", s.Account}, {"profile", s.Profile}, {"datasource", s.Datasource}} {
+			if strings.ContainsFunc(f.v, isSpaceOrControl) {
+				fp := child(path, f.key)
+				p.check(p.where(fp), fp, "must not contain spaces or control characters (it is matched against the request's tealium_%s)", f.key)
+			}
+		}
+		id := [3]string{s.Account, s.Profile, s.Datasource}
+		if first, dup := seen[id]; dup {
+			// Values are not quoted: they may come from the environment.
+			what := "account and profile"
+			if s.Datasource != "" {
+				what = "account, profile and datasource"
+			}
+			p.check(p.where(account), account, "same %s as sources.%s (line %d): requests could not tell them apart; give one a different profile or datasource",
+				what, first, lineOf(p.keys[child("sources", first)]))
+		} else {
+			seen[id] = name
+		}
+	}
+	// An empty key would switch authentication off: only a ${VAR:-}
+	// reference with an explicitly empty default may do that; a literal
+	// "" or an unset ${VAR} is a mistake.
+	if key := child(path, "key"); s.Key == "" {
+		if n, set := p.vals[key]; set && !(p.cfg.FromEnv(n) && len(p.cfg.envNotes(n)) == 0) {
+			msg := "must not be empty"
+			if notes := p.cfg.envNotes(n); len(notes) > 0 {
+				msg += " (" + strings.Join(notes, "; ") + ")"
+			}
+			p.check(p.whereOr(key, entry), key, "%s; leave key out for no authentication", msg)
+		}
+	}
+	if attr := child(path, "user_id_attribute"); s.UserIDAttribute == "" {
+		p.check(p.where(attr), attr, "must not be empty; leave it out for the default, %s", DefaultTealiumUserIDAttribute)
+	} else if strings.ContainsFunc(s.UserIDAttribute, isSpaceOrControl) {
+		p.check(p.where(attr), attr, "must not contain spaces or control characters")
+	}
+}
+
+// onlyFor reports the keys of the source at path that belong to another
+// source type.
+func (p *parser) onlyFor(path, otherType string, keys ...string) {
+	for _, k := range keys {
+		if kp := child(path, k); p.keys[kp] != nil {
+			p.check(p.keys[kp], kp, "only for sources of type %s", otherType)
+		}
+	}
+}
+
+func isSpaceOrControl(r rune) bool {
+	return r <= ' ' || r == 0x7f || unicode.IsSpace(r) || unicode.IsControl(r)
 }
 
 func (p *parser) validateDestinations() {

@@ -21,6 +21,7 @@
 // The package must not know pipelines or destinations, must not keep events
 // anywhere but the bus, and must never store, log or echo a write key
 // (the settings document analytics.js fetches by key is the one place that
-// names it, as apiKey, to the caller who already sent it). ClientIP and
-// CORS are exported so other sources (Tealium) share them.
+// names it, as apiKey, to the caller who already sent it). What every
+// source shares — body reading, client IP, CORS, rate limits, answers,
+// metrics, the durable publish — lives in sources/ingest.
 package segment

@@ -52,11 +52,9 @@ func eventError(err error, inBatch bool, i int) *requestError {
 
 // Refusals that carry no detail of the request.
 var (
-	// errUnavailable: the bus did not store the events (503).
-	errUnavailable = &requestError{status: http.StatusServiceUnavailable, msg: "events could not be stored; retry later"}
 	// errUnauthorized: no write key, or one no source has (401).
 	errUnauthorized = &requestError{status: http.StatusUnauthorized, msg: "missing or unknown write key"}
 	// errRateLimited is returned by decode when the source authenticated
-	// by the body is over its rate limit; the caller answers with tooMany.
+	// by the body is over its rate limit; the caller answers with ingest.TooManyRequests.
 	errRateLimited = &requestError{status: http.StatusTooManyRequests, msg: "rate limit exceeded"}
 )

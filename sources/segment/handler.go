@@ -1,24 +1,21 @@
 package segment
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/netip"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/time/rate"
 
 	"github.com/switchboard-cdp/switchboard/core/bus"
 	"github.com/switchboard-cdp/switchboard/core/event"
+	"github.com/switchboard-cdp/switchboard/sources/ingest"
 )
 
 // Defaults for the zero values of Options' limits (Segment's documented
@@ -29,15 +26,9 @@ const (
 	DefaultMaxBatchEvents  = 2500
 )
 
-// retryAfterUnavailable is the Retry-After, in seconds, of a 503.
-const retryAfterUnavailable = "5"
-
-// Publisher stores the events of one request durably. Publish must return
-// nil only once every message is stored (or recognised as a duplicate of a
-// stored one); *bus.Bus satisfies it.
-type Publisher interface {
-	Publish(ctx context.Context, msgs []bus.Message) (bus.PublishResult, error)
-}
+// Publisher stores the events of one request durably: the interface every
+// source shares (ingest.Publisher); *bus.Bus satisfies it.
+type Publisher = ingest.Publisher
 
 // Source is one configured Segment-style source: the name its events are
 // stored under (a single NATS subject token) and the write keys that
@@ -76,7 +67,7 @@ type Options struct {
 // Handler serves the Segment tracking API under /v1/. It is safe for
 // concurrent use.
 type Handler struct {
-	pub       Publisher
+	store     ingest.Store
 	log       *slog.Logger
 	now       func() time.Time
 	trusted   []netip.Prefix
@@ -84,7 +75,7 @@ type Handler struct {
 	maxEvent  int
 	maxEvents int
 	keys      []writeKey
-	met       *metrics
+	met       *ingest.Metrics
 }
 
 // source is a configured source at run time.
@@ -92,7 +83,7 @@ type source struct {
 	name     string
 	json     []byte                 // name as a JSON string token
 	subjects [len(typeOrder)]string // by typeOrder
-	limiter  *rate.Limiter          // nil: unlimited
+	limiter  *ingest.Limiter        // nil: unlimited
 }
 
 // typeOrder indexes source.subjects.
@@ -123,7 +114,6 @@ func New(opts Options) (*Handler, error) {
 		return nil, errors.New("segment: Options.Publisher is required")
 	}
 	h := &Handler{
-		pub:       opts.Publisher,
 		log:       opts.Logger,
 		now:       opts.Now,
 		trusted:   opts.TrustedProxies,
@@ -149,7 +139,7 @@ func New(opts Options) (*Handler, error) {
 	names := make(map[string]bool, len(opts.Sources))
 	sums := make(map[[sha256.Size]byte]string)
 	for i, s := range opts.Sources {
-		if err := checkSourceName(s.Name); err != nil {
+		if err := ingest.CheckSourceName(s.Name); err != nil {
 			return nil, fmt.Errorf("segment: sources[%d]: %w", i, err)
 		}
 		if names[s.Name] {
@@ -159,20 +149,14 @@ func New(opts Options) (*Handler, error) {
 		if len(s.WriteKeys) == 0 {
 			return nil, fmt.Errorf("segment: source %q has no write keys", s.Name)
 		}
-		if s.RateLimit < 0 || math.IsNaN(s.RateLimit) || math.IsInf(s.RateLimit, 0) || s.Burst < 0 {
-			return nil, fmt.Errorf("segment: source %q: rate limit must be a finite number ≥ 0 and burst ≥ 0", s.Name)
+		lim, err := ingest.NewLimiter(s.RateLimit, s.Burst)
+		if err != nil {
+			return nil, fmt.Errorf("segment: source %q: %w", s.Name, err)
 		}
-		src := &source{name: s.Name}
+		src := &source{name: s.Name, limiter: lim}
 		src.json, _ = json.Marshal(s.Name)
 		for i, t := range typeOrder {
 			src.subjects[i] = event.Subject(s.Name, t)
-		}
-		if s.RateLimit > 0 {
-			burst := s.Burst
-			if burst == 0 {
-				burst = int(math.Ceil(s.RateLimit))
-			}
-			src.limiter = rate.NewLimiter(rate.Limit(s.RateLimit), burst)
 		}
 		for j, k := range s.WriteKeys {
 			if k == "" {
@@ -187,25 +171,13 @@ func New(opts Options) (*Handler, error) {
 			h.keys = append(h.keys, writeKey{sum: sum, src: src})
 		}
 	}
-	met, err := newMetrics(opts.Registerer)
+	met, err := ingest.NewMetrics(opts.Registerer)
 	if err != nil {
 		return nil, err
 	}
 	h.met = met
+	h.store = ingest.Store{Publisher: opts.Publisher, Metrics: met, Logger: h.log}
 	return h, nil
-}
-
-// checkSourceName accepts names that are one NATS subject token.
-func checkSourceName(name string) error {
-	if name == "" {
-		return errors.New("source name is empty")
-	}
-	for _, r := range name {
-		if r <= ' ' || r == 0x7f || r == '.' || r == '*' || r == '>' {
-			return fmt.Errorf("source name %q must not contain spaces, control characters, '.', '*' or '>'", name)
-		}
-	}
-	return nil
 }
 
 // routeKind says how a path's request is handled.
@@ -275,34 +247,34 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rt, pathKey := match(r.URL.Path)
 	code, src := h.serve(w, r, rt, pathKey)
-	h.met.requests.WithLabelValues(src, rt.name, statusLabel(code)).Inc()
-	h.met.duration.WithLabelValues(rt.name).Observe(time.Since(start).Seconds())
+	h.met.Requests.WithLabelValues(src, rt.name, ingest.StatusLabel(code)).Inc()
+	h.met.Duration.WithLabelValues(rt.name).Observe(time.Since(start).Seconds())
 }
 
 // serve handles one request and returns the status it answered with and
 // the source it authenticated to ("" if none).
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route, pathKey string) (int, string) {
 	if rt.kind == kindUnknown {
-		setCORS(w, r)
+		ingest.SetCORS(w, r)
 		return writeError(w, &requestError{status: http.StatusNotFound, msg: "no such endpoint"}), ""
 	}
-	if CORS(w, r) {
+	if ingest.CORS(w, r) {
 		return http.StatusNoContent, ""
 	}
 	switch rt.kind {
 	case kindSettings:
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			return methodNotAllowed(w, r, "GET, HEAD, OPTIONS"), ""
+			return ingest.MethodNotAllowed(w, r, "GET, HEAD, OPTIONS"), ""
 		}
 		return h.settings(w, r, pathKey)
 	case kindMetrics:
 		if r.Method != http.MethodPost {
-			return methodNotAllowed(w, r, "POST, OPTIONS"), ""
+			return ingest.MethodNotAllowed(w, r, "POST, OPTIONS"), ""
 		}
 		return h.dropMetrics(w, r), ""
 	}
 	if r.Method != http.MethodPost {
-		return methodNotAllowed(w, r, "POST, OPTIONS"), ""
+		return ingest.MethodNotAllowed(w, r, "POST, OPTIONS"), ""
 	}
 	return h.track(w, r, rt)
 }
@@ -316,43 +288,33 @@ func (h *Handler) track(w http.ResponseWriter, r *http.Request, rt route) (int, 
 		if src = h.lookup(key); src == nil {
 			return writeError(w, errUnauthorized), ""
 		}
-		if !h.allow(src, now) {
-			return h.tooMany(w, src, now), src.name
+		if !src.limiter.Allow(now) {
+			return ingest.TooManyRequests(w, src.limiter, now), src.name
 		}
 	}
 
 	buf, rerr := h.readBody(r)
 	if rerr != nil {
-		putBuffer(buf)
+		ingest.PutBuffer(buf)
 		return writeError(w, rerr), nameOf(src)
 	}
 	p := getPayload()
 	defer putPayload(p)
 	msgs, types, rerr := h.decode(r, rt, buf.Bytes(), p, &src, now)
-	putBuffer(buf) // p's spans point into buf: done with both
+	ingest.PutBuffer(buf) // p's spans point into buf: done with both
 	if rerr != nil {
 		if rerr.status == http.StatusTooManyRequests {
-			return h.tooMany(w, src, now), src.name
+			return ingest.TooManyRequests(w, src.limiter, now), src.name
 		}
 		if src != nil && rerr.status == http.StatusBadRequest {
-			h.met.rejected(src.name, len(p.events))
+			h.met.Rejected(src.name, len(p.events))
 		}
 		return writeError(w, rerr), nameOf(src)
 	}
-
-	pubStart := time.Now()
-	res, err := h.pub.Publish(r.Context(), msgs)
-	h.met.publish.Observe(time.Since(pubStart).Seconds())
-	if err != nil {
-		h.met.countEvents(src.name, types, outcomeUnavailable)
-		if r.Context().Err() == nil {
-			h.log.Warn("publishing events failed; answered 503", "source", src.name, "events", len(msgs), "error", err)
-		}
-		w.Header().Set("Retry-After", retryAfterUnavailable)
-		return writeError(w, errUnavailable), src.name
+	if err := h.store.Publish(r.Context(), src.name, msgs, types); err != nil {
+		return ingest.Unavailable(w), src.name
 	}
-	h.met.countPublished(src.name, types, res)
-	return writeOK(w), src.name
+	return ingest.WriteOK(w), src.name
 }
 
 // decode parses the body, authenticates by the body's write key when the
@@ -378,12 +340,12 @@ func (h *Handler) decode(r *http.Request, rt route, body []byte, p *payload, src
 			return nil, nil, errUnauthorized
 		}
 		*srcp = src
-		if !h.allow(src, now) {
+		if !src.limiter.Allow(now) {
 			return nil, nil, errRateLimited
 		}
 	}
 
-	n := newNormalizer(p, src.name, src.json, now, ClientIP(r, h.trusted), rt.typ)
+	n := newNormalizer(p, src.name, src.json, now, ingest.ClientIP(r, h.trusted), rt.typ)
 	out := make([]byte, 0, len(p.body)+len(p.events)*320)
 	offs := make([]int, len(p.events)+1)
 	msgs := make([]bus.Message, len(p.events))
@@ -418,32 +380,11 @@ func (h *Handler) lookup(key string) *source {
 	return found
 }
 
-// allow takes a token from src's rate limit, if it has one.
-func (h *Handler) allow(src *source, now time.Time) bool {
-	return src.limiter == nil || src.limiter.AllowN(now, 1)
-}
-
-// tooMany answers 429 with the seconds until a token is back, in both
-// Retry-After and X-RateLimit-Reset (analytics.js before 1.84 reads only
-// the latter).
-func (h *Handler) tooMany(w http.ResponseWriter, src *source, now time.Time) int {
-	wait := 1.0
-	if lim := float64(src.limiter.Limit()); lim > 0 {
-		if s := math.Ceil((1 - src.limiter.TokensAt(now)) / lim); s > wait {
-			wait = s
-		}
-	}
-	secs := strconv.FormatInt(int64(math.Min(wait, 3600)), 10)
-	w.Header().Set("Retry-After", secs)
-	w.Header().Set("X-RateLimit-Reset", secs)
-	return writeError(w, &requestError{status: http.StatusTooManyRequests, msg: "rate limit exceeded; retry after " + secs + "s"})
-}
-
 // dropMetrics accepts analytics-next's remote metrics and discards them.
 func (h *Handler) dropMetrics(w http.ResponseWriter, r *http.Request) int {
 	// Read (a bounded amount of) the body so the connection can be reused.
-	_, _ = drain(r, h.maxReq)
-	return writeOK(w)
+	_, _ = ingest.Drain(r, h.maxReq)
+	return ingest.WriteOK(w)
 }
 
 func nameOf(src *source) string {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+
+	"github.com/switchboard-cdp/switchboard/sources/ingest"
 )
 
 // settingsDoc is the CDN settings document analytics.js (analytics-next)
@@ -46,7 +48,7 @@ func (h *Handler) settings(w http.ResponseWriter, r *http.Request, key string) (
 	if r.TLS != nil {
 		proto = "https"
 	}
-	if peer, ok := parseHop(r.RemoteAddr); ok && contains(h.trusted, peer) {
+	if ingest.TrustedPeer(r, h.trusted) {
 		if v := firstValue(r.Header.Get("X-Forwarded-Host")); v != "" {
 			host = v
 		}
@@ -78,7 +80,7 @@ func (h *Handler) settings(w http.ResponseWriter, r *http.Request, key string) (
 		return writeError(w, &requestError{status: http.StatusInternalServerError, msg: "internal error encoding settings"}), src.name
 	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	writeJSON(w, http.StatusOK, body)
+	ingest.WriteJSON(w, http.StatusOK, body)
 	return http.StatusOK, src.name
 }
 

@@ -1,4 +1,4 @@
-package segment
+package ingest
 
 import (
 	"net/http"
@@ -7,7 +7,7 @@ import (
 
 // defaultAllowHeaders are allowed when a preflight names none: what
 // analytics-next ≥ 1.84 (Authorization, X-Retry-Count), Jitsu-style clients
-// (X-Write-Key) and gzip senders use.
+// (X-Write-Key), Tealium v3 clients (Authorization) and gzip senders use.
 const defaultAllowHeaders = "Content-Type, Content-Encoding, Authorization, X-Retry-Count, X-Write-Key"
 
 // CORS sets the cross-origin headers of a tracking API response and answers
@@ -23,7 +23,7 @@ const defaultAllowHeaders = "Content-Type, Content-Encoding, Authorization, X-Re
 // none, defaultAllowHeaders), cached for a day. Retry-After and
 // X-RateLimit-Reset are exposed to scripts so analytics.js can back off.
 func CORS(w http.ResponseWriter, r *http.Request) (preflight bool) {
-	setCORS(w, r)
+	SetCORS(w, r)
 	if r.Method != http.MethodOptions {
 		return false
 	}
@@ -44,8 +44,9 @@ func CORS(w http.ResponseWriter, r *http.Request) (preflight bool) {
 	return true
 }
 
-// setCORS sets the headers every response carries.
-func setCORS(w http.ResponseWriter, r *http.Request) {
+// SetCORS sets the cross-origin headers every response carries (CORS
+// calls it); call it alone on responses that CORS does not precede.
+func SetCORS(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Add("Vary", "Origin")
 	origin := r.Header.Get("Origin")

@@ -1,4 +1,4 @@
-package segment
+package ingest
 
 import (
 	"net/http"
@@ -72,4 +72,11 @@ func contains(prefixes []netip.Prefix, ip netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// TrustedPeer reports whether r came directly from one of trusted, so that
+// its X-Forwarded-* headers may be believed.
+func TrustedPeer(r *http.Request, trusted []netip.Prefix) bool {
+	peer, ok := parseHop(r.RemoteAddr)
+	return ok && contains(trusted, peer)
 }

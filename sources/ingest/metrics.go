@@ -1,4 +1,4 @@
-package segment
+package ingest
 
 import (
 	"errors"
@@ -24,33 +24,36 @@ const (
 // not which events).
 const typeUnknown = "unknown"
 
-type metrics struct {
-	requests *prometheus.CounterVec   // source, route, code
-	events   *prometheus.CounterVec   // source, type, outcome
-	duration *prometheus.HistogramVec // route
-	publish  prometheus.Histogram
+// Metrics are the collectors every source's handler records into; the
+// source label tells the sources apart.
+type Metrics struct {
+	Requests *prometheus.CounterVec   // source, route, code
+	Events   *prometheus.CounterVec   // source, type, outcome
+	Duration *prometheus.HistogramVec // route
+	Publish  prometheus.Histogram
 }
 
-// newMetrics creates the handler's collectors and registers them on reg
+// NewMetrics creates a handler's collectors and registers them on reg
 // (unless nil). A collector that reg already holds with the same
-// description (another handler, or the Tealium source sharing
-// switchboard_http_requests_total) is reused rather than refused.
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+// description (another handler, or another source's: the Segment and
+// Tealium sources share switchboard_http_requests_total and the rest) is
+// reused rather than refused.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_http_requests_total",
 			Help: "HTTP requests to the tracking API by source (empty when not authenticated), route and status code.",
 		}, []string{"source", "route", "code"}),
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_events_total",
 			Help: "Events received by source, type and outcome (stored, duplicate, rejected, unavailable).",
 		}, []string{"source", "type", "outcome"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "switchboard_http_request_duration_seconds",
 			Help:    "Time to answer a tracking API request, by route.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route"}),
-		publish: prometheus.NewHistogram(prometheus.HistogramOpts{
+		Publish: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "switchboard_publish_duration_seconds",
 			Help:    "Time for the bus to acknowledge every event of one request.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
@@ -60,16 +63,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	var err error
-	if m.requests, err = register(reg, m.requests); err != nil {
+	if m.Requests, err = register(reg, m.Requests); err != nil {
 		return nil, err
 	}
-	if m.events, err = register(reg, m.events); err != nil {
+	if m.Events, err = register(reg, m.Events); err != nil {
 		return nil, err
 	}
-	if m.duration, err = register(reg, m.duration); err != nil {
+	if m.Duration, err = register(reg, m.Duration); err != nil {
 		return nil, err
 	}
-	if m.publish, err = register(reg, m.publish); err != nil {
+	if m.Publish, err = register(reg, m.Publish); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -90,15 +93,15 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 	return zero, err
 }
 
-// rejected counts the n events of a refused request.
-func (m *metrics) rejected(source string, n int) {
+// Rejected counts the n events of a refused request.
+func (m *Metrics) Rejected(source string, n int) {
 	if n > 0 {
-		m.events.WithLabelValues(source, typeUnknown, outcomeRejected).Add(float64(n))
+		m.Events.WithLabelValues(source, typeUnknown, outcomeRejected).Add(float64(n))
 	}
 }
 
-// countEvents counts every event of types with one outcome.
-func (m *metrics) countEvents(source string, types []event.Type, outcome string) {
+// CountEvents counts every event of types with one outcome.
+func (m *Metrics) CountEvents(source string, types []event.Type, outcome string) {
 	var counts [8]int // indexed like event.Types; the last slot: anything else
 	other := len(counts) - 1
 	for _, t := range types {
@@ -116,21 +119,21 @@ func (m *metrics) countEvents(source string, types []event.Type, outcome string)
 		if i != other {
 			label = string(event.Types[i])
 		}
-		m.events.WithLabelValues(source, label, outcome).Add(float64(c))
+		m.Events.WithLabelValues(source, label, outcome).Add(float64(c))
 	}
 }
 
-// countPublished counts a successful publish: by type when all events were
+// CountPublished counts a successful publish: by type when all events were
 // stored or all were duplicates; otherwise the duplicates' types are not
 // known and they count under type "unknown".
-func (m *metrics) countPublished(source string, types []event.Type, res bus.PublishResult) {
+func (m *Metrics) CountPublished(source string, types []event.Type, res bus.PublishResult) {
 	switch {
 	case res.Duplicates == 0:
-		m.countEvents(source, types, outcomeStored)
+		m.CountEvents(source, types, outcomeStored)
 	case res.Stored == 0:
-		m.countEvents(source, types, outcomeDuplicate)
+		m.CountEvents(source, types, outcomeDuplicate)
 	default:
-		m.events.WithLabelValues(source, typeUnknown, outcomeStored).Add(float64(res.Stored))
-		m.events.WithLabelValues(source, typeUnknown, outcomeDuplicate).Add(float64(res.Duplicates))
+		m.Events.WithLabelValues(source, typeUnknown, outcomeStored).Add(float64(res.Stored))
+		m.Events.WithLabelValues(source, typeUnknown, outcomeDuplicate).Add(float64(res.Duplicates))
 	}
 }

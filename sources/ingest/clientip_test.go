@@ -1,4 +1,4 @@
-package segment_test
+package ingest_test
 
 import (
 	"net/http"
@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/switchboard-cdp/switchboard/sources/segment"
+	"github.com/switchboard-cdp/switchboard/sources/ingest"
 )
 
 func TestClientIP(t *testing.T) {
@@ -38,7 +38,7 @@ func TestClientIP(t *testing.T) {
 			for _, v := range tc.xff {
 				r.Header.Add("X-Forwarded-For", v)
 			}
-			if got := segment.ClientIP(r, trusted); got != tc.want {
+			if got := ingest.ClientIP(r, trusted); got != tc.want {
 				t.Fatalf("ClientIP = %q, want %q", got, tc.want)
 			}
 		})
@@ -48,7 +48,7 @@ func TestClientIP(t *testing.T) {
 func TestCORSFunc(t *testing.T) {
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest(http.MethodPost, "/event", nil)
-	if segment.CORS(w, r) {
+	if ingest.CORS(w, r) {
 		t.Fatal("a POST is not a preflight")
 	}
 	if w.Header().Get("Access-Control-Allow-Origin") != "" {
@@ -58,7 +58,7 @@ func TestCORSFunc(t *testing.T) {
 	r = httptest.NewRequest(http.MethodOptions, "/event", nil)
 	r.Header.Set("Origin", "https://a.example")
 	r.Header.Set("Access-Control-Request-Headers", "x-custom")
-	if !segment.CORS(w, r) || w.Code != http.StatusNoContent {
+	if !ingest.CORS(w, r) || w.Code != http.StatusNoContent {
 		t.Fatalf("preflight: %d", w.Code)
 	}
 	if w.Header().Get("Access-Control-Allow-Headers") != "x-custom" || w.Header().Get("Access-Control-Allow-Origin") != "https://a.example" {

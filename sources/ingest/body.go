@@ -1,4 +1,4 @@
-package segment
+package ingest
 
 import (
 	"bytes"
@@ -19,7 +19,9 @@ func getBuffer() *bytes.Buffer {
 	return b
 }
 
-func putBuffer(b *bytes.Buffer) {
+// PutBuffer returns a buffer from ReadBody to the pool. Nothing may use the
+// buffer, or slices of its bytes, afterwards. A nil buffer is ignored.
+func PutBuffer(b *bytes.Buffer) {
 	if b == nil || b.Cap() > 4<<20 {
 		return
 	}
@@ -28,24 +30,25 @@ func putBuffer(b *bytes.Buffer) {
 
 var gzipPool sync.Pool // *gzip.Reader
 
-// readBody reads the request body into a pooled buffer, gunzipping it when
+// ReadBody reads r's body into a pooled buffer, gunzipping it when
 // Content-Encoding says gzip. Both the body on the wire and the decoded
-// bytes are capped at h.maxReq, so neither a huge upload nor a gzip bomb
-// is held in memory; a chunked body without Content-Length is read through
-// the same limit. The caller returns the buffer with putBuffer, also on
-// error.
-func (h *Handler) readBody(r *http.Request) (*bytes.Buffer, *requestError) {
-	tooLarge := func() *requestError {
-		return badRequest("request body larger than " + strconv.Itoa(h.maxReq) + " bytes")
+// bytes are capped at max, so neither a huge upload nor a gzip bomb is held
+// in memory; a chunked body without Content-Length is read through the same
+// limit. A refusal is a 400 (too large, truncated or corrupt gzip, a broken
+// connection) or a 415 (an encoding other than identity or gzip). The
+// caller returns the buffer with PutBuffer, also on error (it may be nil).
+func ReadBody(r *http.Request, max int) (*bytes.Buffer, *Error) {
+	tooLarge := func() *Error {
+		return BadRequest("request body larger than " + strconv.Itoa(max) + " bytes")
 	}
-	if r.ContentLength > int64(h.maxReq) {
+	if r.ContentLength > int64(max) {
 		return nil, tooLarge()
 	}
 	if r.Body == nil {
-		return nil, badRequest("request body is empty")
+		return nil, BadRequest("request body is empty")
 	}
 	buf := getBuffer()
-	limit := int64(h.maxReq) + 1
+	limit := int64(max) + 1
 	raw := &io.LimitedReader{R: tagReader{r.Body}, N: limit}
 	var src io.Reader = raw
 	gz := false
@@ -69,7 +72,7 @@ func (h *Handler) readBody(r *http.Request) (*bytes.Buffer, *requestError) {
 		defer gzipPool.Put(zr)
 		src = io.LimitReader(zr, limit)
 	default:
-		return buf, &requestError{status: http.StatusUnsupportedMediaType, msg: "unsupported Content-Encoding " + strconv.Quote(enc) + "; send identity or gzip"}
+		return buf, &Error{Status: http.StatusUnsupportedMediaType, Msg: "unsupported Content-Encoding " + strconv.Quote(enc) + "; send identity or gzip"}
 	}
 	if _, err := buf.ReadFrom(src); err != nil {
 		if raw.N <= 0 {
@@ -82,9 +85,9 @@ func (h *Handler) readBody(r *http.Request) (*bytes.Buffer, *requestError) {
 		if errors.As(err, &mbe) {
 			return buf, tooLarge()
 		}
-		return buf, badRequest("reading request body: " + err.Error())
+		return buf, BadRequest("reading request body: " + err.Error())
 	}
-	if buf.Len() > h.maxReq {
+	if buf.Len() > max {
 		return buf, tooLarge()
 	}
 	return buf, nil
@@ -113,15 +116,16 @@ func isBodyReadError(err error) bool {
 	return errors.As(err, &b)
 }
 
-func gzipError(err error) *requestError {
+func gzipError(err error) *Error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-		return badRequest("invalid gzip body: truncated")
+		return BadRequest("invalid gzip body: truncated")
 	}
-	return badRequest("invalid gzip body: " + err.Error())
+	return BadRequest("invalid gzip body: " + err.Error())
 }
 
-// drain reads and discards at most max bytes of the body.
-func drain(r *http.Request, max int) (int64, error) {
+// Drain reads and discards at most max bytes of r's body, so that the
+// connection can be reused after a request whose body is not wanted.
+func Drain(r *http.Request, max int) (int64, error) {
 	if r.Body == nil {
 		return 0, nil
 	}
