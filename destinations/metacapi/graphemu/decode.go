@@ -25,6 +25,17 @@ type params struct {
 	values   map[string]string
 	data     []byte // raw JSON of data: an array, or a JSON string holding one
 	hasData  bool
+	// body and dataVal: the parsed JSON body and its data member, when
+	// data came from a JSON body; body also holds data's array otherwise.
+	body    *doc
+	dataVal jval
+	docs    *docCache
+}
+
+// release returns the parsed document to the cache.
+func (p *params) release() {
+	p.docs.put(p.body)
+	p.body = nil
 }
 
 func (p *params) get(k string) string { return p.values[k] }
@@ -44,8 +55,8 @@ func (p *params) public() map[string]string {
 	return out
 }
 
-func decodeParams(r *http.Request, maxBody int64) (*params, *Error) {
-	p := &params{encoding: EncodingQuery, values: map[string]string{}}
+func decodeParams(r *http.Request, maxBody int64, docs *docCache) (*params, *Error) {
+	p := &params{encoding: EncodingQuery, values: map[string]string{}, docs: docs}
 	q := r.URL.Query()
 	for k := range q {
 		p.values[k] = q.Get(k)
@@ -58,28 +69,35 @@ func decodeParams(r *http.Request, maxBody int64) (*params, *Error) {
 	switch mt {
 	case "application/json":
 		p.encoding = EncodingJSON
-		body, err := io.ReadAll(r.Body)
+		body, err := readBody(r.Body, r.ContentLength, maxBody)
 		if err != nil {
 			return p, bodyError(err)
 		}
 		if len(bytes.TrimSpace(body)) == 0 {
 			break
 		}
-		var obj map[string]json.RawMessage
-		if err := json.Unmarshal(body, &obj); err != nil {
+		// One parse of the whole body; as json.Unmarshal into a
+		// map[string]json.RawMessage, null is an empty object and a key
+		// given twice keeps its last value.
+		d := docs.get()
+		p.body = d
+		root, ok := d.parse(body)
+		if !ok || (root.kind != jObject && root.kind != jNull) {
 			// Not in the reference: Graph's wording for an unreadable JSON body.
 			return p, errInvalidParam("Invalid JSON in request body")
 		}
-		for k, raw := range obj {
-			if k == "data" {
-				p.data, p.hasData = raw, true
-				continue
-			}
-			var s string
-			if json.Unmarshal(raw, &s) == nil {
-				p.values[k] = s
-			} else {
-				p.values[k] = string(raw)
+		kids := d.children(root)
+		for j := 0; j+1 < len(kids); j += 2 {
+			k, v := d.text(kids[j]), kids[j+1]
+			switch {
+			case k == "data":
+				p.data, p.hasData, p.dataVal = d.raw(v), true, v
+			case v.kind == jString:
+				p.values[k] = d.text(v)
+			case v.kind == jNull:
+				p.values[k] = ""
+			default:
+				p.values[k] = string(d.raw(v))
 			}
 		}
 	case "application/x-www-form-urlencoded":
@@ -110,7 +128,7 @@ func (p *params) merge(form map[string][]string) {
 		}
 		p.values[k] = v[0]
 		if k == "data" {
-			p.data, p.hasData = quoteJSON(v[0]), true
+			p.data, p.hasData, p.dataVal = quoteJSON(v[0]), true, jval{}
 		}
 	}
 }
@@ -128,30 +146,65 @@ func bodyError(err error) *Error {
 	return errInvalidParam("Could not read request body")
 }
 
-// events returns data's elements: a JSON array given directly (JSON body)
-// or as a JSON string (form bodies) (ref §1), with at most MaxEvents (ref §2).
-func (p *params) events() ([]json.RawMessage, *Error) {
-	if !p.hasData {
-		return nil, errInvalidParam("The parameter data is required")
+// readBody is io.ReadAll with a buffer sized for the declared length.
+func readBody(r io.Reader, length, maxBody int64) ([]byte, error) {
+	size := 512
+	if length > 0 && length < maxBody {
+		size = int(length) + 1
 	}
-	raw := bytes.TrimSpace(p.data)
-	var s string
-	if len(raw) > 0 && raw[0] == '"' {
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, errInvalidParam("param data must be an array.")
+	b := make([]byte, 0, size)
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
 		}
-		raw = bytes.TrimSpace([]byte(s))
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
 	}
-	var list []json.RawMessage
-	if len(raw) == 0 || raw[0] != '[' || json.Unmarshal(raw, &list) != nil {
-		return nil, errInvalidParam("param data must be an array.")
+}
+
+// events returns data's elements, as values of d: a JSON array given
+// directly (JSON body) or as a JSON string (form bodies) (ref §1), with at
+// most MaxEvents (ref §2). d is p.body or a document p.release frees.
+func (p *params) events() (d *doc, list []jval, perr *Error) {
+	if !p.hasData {
+		return nil, nil, errInvalidParam("The parameter data is required")
+	}
+	if p.dataVal.kind == jArray {
+		d, list = p.body, p.body.children(p.dataVal)
+	} else {
+		raw := bytes.TrimSpace(p.data)
+		var s string
+		if len(raw) > 0 && raw[0] == '"' {
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return nil, nil, errInvalidParam("param data must be an array.")
+			}
+			raw = bytes.TrimSpace([]byte(s))
+		}
+		if len(raw) == 0 || raw[0] != '[' {
+			return nil, nil, errInvalidParam("param data must be an array.")
+		}
+		if p.body == nil {
+			p.body = p.docs.get()
+		}
+		d = p.body
+		root, ok := d.parse(raw)
+		if !ok || root.kind != jArray {
+			return nil, nil, errInvalidParam("param data must be an array.")
+		}
+		list = d.children(root)
 	}
 	if len(list) == 0 {
-		return nil, errInvalidParam("The parameter data is required")
+		return nil, nil, errInvalidParam("The parameter data is required")
 	}
 	if len(list) > MaxEvents {
 		// The limit is documented (ref §2); the wording is not.
-		return nil, errInvalidParam("param data must be an array of at most 1000 events")
+		return nil, nil, errInvalidParam("param data must be an array of at most 1000 events")
 	}
-	return list, nil
+	return d, list, nil
 }

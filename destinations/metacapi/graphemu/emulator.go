@@ -86,6 +86,7 @@ type Emulator struct {
 	log      *slog.Logger
 	done     chan struct{}
 	closeOne sync.Once
+	docs     docCache // parser state reused across requests
 
 	mu       sync.Mutex
 	rng      *mrand.Rand
@@ -143,7 +144,6 @@ func (e *Emulator) Close() { e.closeOne.Do(func() { close(e.done) }) }
 
 var (
 	versionRE = regexp.MustCompile(`^v(\d+)\.(\d+)$`)
-	hexRE     = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
 func versionLess(a, b string) bool {
@@ -209,7 +209,8 @@ func (e *Emulator) handle(r *http.Request, req *Request, trace string) (response
 		// unsupported request on the object.
 		return e.errorResponse(errUnknownObject(strings.ToLower(r.Method), req.PixelID), trace), nil
 	}
-	params, perr := decodeParams(r, e.opts.MaxBodyBytes)
+	params, perr := decodeParams(r, e.opts.MaxBodyBytes, &e.docs)
+	defer params.release()
 	req.Encoding = params.encoding
 	req.Params = params.public()
 	if perr != nil {
@@ -242,21 +243,22 @@ func (e *Emulator) handle(r *http.Request, req *Request, trace string) (response
 	}
 	req.Authorized = true
 
-	data, derr := params.events()
+	d, data, derr := params.events()
 	if derr != nil {
 		return e.errorResponse(derr, trace), nil
 	}
 	req.EventCount = len(data)
 
 	v := validator{now: e.opts.Now(), future: e.opts.FutureTolerance, allowUnhashed: e.opts.AllowUnhashed}
+	c := &checker{}
+	testCode := params.get("test_event_code")
 	events := make([]Event, 0, len(data))
-	for i, raw := range data {
-		ev, problems, notes := v.event(i, raw)
-		req.Problems = append(req.Problems, problems...)
-		req.Diagnostics = append(req.Diagnostics, notes...)
-		ev.PixelID, ev.TestEventCode = req.PixelID, params.get("test_event_code")
+	for i, el := range data {
+		ev := v.event(c, d, i, el)
+		ev.PixelID, ev.TestEventCode = req.PixelID, testCode
 		events = append(events, ev)
 	}
+	req.Problems, req.Diagnostics = c.problems, c.notes
 	if len(req.Problems) > 0 {
 		// One invalid event fails the whole batch; Meta reports one error
 		// (ref §2). The emulator reports the first and records them all.

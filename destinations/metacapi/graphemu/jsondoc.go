@@ -1,0 +1,492 @@
+package graphemu
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"sync/atomic"
+)
+
+// A request body is parsed once into a doc: a flat tree of jvals that point
+// into the body's bytes, so an event's exact text (Event.Raw) is a slice of
+// the body and nothing is re-scanned per field. The parser accepts exactly
+// the documents encoding/json accepts (RFC 8259, invalid UTF-8 allowed in
+// strings, nesting at most 10000 deep), and strings that hold an escape or a
+// non-ASCII byte are decoded by encoding/json itself, so every value reads
+// as json.Unmarshal would read it.
+
+type jkind uint8
+
+const (
+	jAbsent jkind = iota // no such member
+	jNull
+	jFalse
+	jTrue
+	jNumber
+	jString
+	jObject
+	jArray
+)
+
+// maxDepth is encoding/json's nesting limit.
+const maxDepth = 10000
+
+// jval is one JSON value of a doc.
+type jval struct {
+	kind jkind
+	// esc: a string holding a backslash or a byte >= 0x80, which must be
+	// decoded by encoding/json; otherwise its bytes are its value.
+	esc bool
+	// start, end delimit the value's text in doc.src (a string's quotes
+	// included).
+	start, end int
+	// first, n: an object's or array's children are doc.kids[first:first+n];
+	// an object's are key, value, key, value….
+	first, n int
+}
+
+type doc struct {
+	src   []byte
+	kids  []jval
+	stack []jval
+	pos   int
+	depth int
+}
+
+// docCache keeps one doc, and its grown arrays, from request to request.
+// (A sync.Pool loses it at every other GC, which a large request's own
+// garbage triggers often.) Concurrent requests that find it taken use
+// their own.
+type docCache struct{ p atomic.Pointer[doc] }
+
+// maxCachedKids bounds the memory a cached doc keeps: about 40 MB.
+const maxCachedKids = 1 << 20
+
+func (c *docCache) get() *doc {
+	if d := c.p.Swap(nil); d != nil {
+		return d
+	}
+	return new(doc)
+}
+
+func (c *docCache) put(d *doc) {
+	if d == nil || cap(d.kids) > maxCachedKids || cap(d.stack) > maxCachedKids {
+		return
+	}
+	d.src = nil
+	d.kids, d.stack = d.kids[:0], d.stack[:0]
+	c.p.Store(d)
+}
+
+// parse parses src, which must hold one JSON value and nothing else but
+// whitespace. ok is false where json.Unmarshal would report a syntax error.
+func (d *doc) parse(src []byte) (v jval, ok bool) {
+	d.src, d.pos, d.depth = src, 0, 0
+	d.kids, d.stack = d.kids[:0], d.stack[:0]
+	d.ws()
+	if v, ok = d.value(); !ok {
+		return jval{}, false
+	}
+	d.ws()
+	if d.pos != len(d.src) {
+		return jval{}, false
+	}
+	return v, true
+}
+
+func (d *doc) ws() {
+	for d.pos < len(d.src) {
+		switch d.src[d.pos] {
+		case ' ', '\t', '\n', '\r':
+			d.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (d *doc) value() (jval, bool) {
+	if d.pos >= len(d.src) {
+		return jval{}, false
+	}
+	start := d.pos
+	switch c := d.src[d.pos]; c {
+	case '{':
+		return d.object()
+	case '[':
+		return d.array()
+	case '"':
+		esc, ok := d.str()
+		return jval{kind: jString, esc: esc, start: start, end: d.pos}, ok
+	case 't':
+		return d.lit("true", jTrue)
+	case 'f':
+		return d.lit("false", jFalse)
+	case 'n':
+		return d.lit("null", jNull)
+	default:
+		if c == '-' || (c >= '0' && c <= '9') {
+			ok := d.num()
+			return jval{kind: jNumber, start: start, end: d.pos}, ok
+		}
+	}
+	return jval{}, false
+}
+
+func (d *doc) lit(word string, k jkind) (jval, bool) {
+	start := d.pos
+	if len(d.src)-d.pos < len(word) || string(d.src[d.pos:d.pos+len(word)]) != word {
+		return jval{}, false
+	}
+	d.pos += len(word)
+	return jval{kind: k, start: start, end: d.pos}, true
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// num scans -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (d *doc) num() bool {
+	s, i := d.src, d.pos
+	if s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for i++; i < len(s) && isDigit(s[i]); i++ {
+		}
+	default:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if i >= len(s) || !isDigit(s[i]) {
+			return false
+		}
+		for i++; i < len(s) && isDigit(s[i]); i++ {
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if i >= len(s) || !isDigit(s[i]) {
+			return false
+		}
+		for i++; i < len(s) && isDigit(s[i]); i++ {
+		}
+	}
+	d.pos = i
+	return true
+}
+
+// plainByte: bytes a string holds as themselves, needing no decoding.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// plainWord reports whether none of w's bytes is a quote, a backslash, a
+// control character or >= 0x80.
+func plainWord(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	zero := func(v uint64) uint64 { return (v - ones) &^ v & highs }
+	return (w&highs)|zero(w^(ones*'"'))|zero(w^(ones*'\\'))|((w-ones*0x20)&^w&highs) == 0
+}
+
+func isHex(c byte) bool {
+	return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+// str scans the string at d.pos (its opening quote).
+func (d *doc) str() (esc, ok bool) {
+	s := d.src
+	for i := d.pos + 1; i < len(s); {
+		// Eight plain bytes at a time.
+		for i+8 <= len(s) && plainWord(binary.LittleEndian.Uint64(s[i:])) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
+		c := s[i]
+		if plainByte[c] {
+			i++
+			continue
+		}
+		switch {
+		case c == '"':
+			d.pos = i + 1
+			return esc, true
+		case c == '\\':
+			esc = true
+			if i+1 >= len(s) {
+				return false, false
+			}
+			switch s[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(s) || !isHex(s[i+2]) || !isHex(s[i+3]) || !isHex(s[i+4]) || !isHex(s[i+5]) {
+					return false, false
+				}
+				i += 6
+			default:
+				return false, false
+			}
+		case c < 0x20:
+			return false, false
+		default: // >= 0x80: encoding/json replaces invalid UTF-8
+			esc = true
+			i++
+		}
+	}
+	return false, false
+}
+
+func (d *doc) object() (jval, bool) {
+	start := d.pos
+	d.pos++
+	if d.depth++; d.depth > maxDepth {
+		return jval{}, false
+	}
+	base := len(d.stack)
+	d.ws()
+	if d.pos < len(d.src) && d.src[d.pos] == '}' {
+		d.pos++
+		return d.close(jObject, start, base), true
+	}
+	for {
+		if d.pos >= len(d.src) || d.src[d.pos] != '"' {
+			return jval{}, false
+		}
+		ks := d.pos
+		esc, ok := d.str()
+		if !ok {
+			return jval{}, false
+		}
+		d.stack = append(d.stack, jval{kind: jString, esc: esc, start: ks, end: d.pos})
+		d.ws()
+		if d.pos >= len(d.src) || d.src[d.pos] != ':' {
+			return jval{}, false
+		}
+		d.pos++
+		d.ws()
+		v, ok := d.value()
+		if !ok {
+			return jval{}, false
+		}
+		d.stack = append(d.stack, v)
+		d.ws()
+		if d.pos >= len(d.src) {
+			return jval{}, false
+		}
+		switch d.src[d.pos] {
+		case ',':
+			d.pos++
+			d.ws()
+		case '}':
+			d.pos++
+			return d.close(jObject, start, base), true
+		default:
+			return jval{}, false
+		}
+	}
+}
+
+func (d *doc) array() (jval, bool) {
+	start := d.pos
+	d.pos++
+	if d.depth++; d.depth > maxDepth {
+		return jval{}, false
+	}
+	base := len(d.stack)
+	d.ws()
+	if d.pos < len(d.src) && d.src[d.pos] == ']' {
+		d.pos++
+		return d.close(jArray, start, base), true
+	}
+	for {
+		v, ok := d.value()
+		if !ok {
+			return jval{}, false
+		}
+		d.stack = append(d.stack, v)
+		d.ws()
+		if d.pos >= len(d.src) {
+			return jval{}, false
+		}
+		switch d.src[d.pos] {
+		case ',':
+			d.pos++
+			d.ws()
+		case ']':
+			d.pos++
+			return d.close(jArray, start, base), true
+		default:
+			return jval{}, false
+		}
+	}
+}
+
+// close moves a container's children from the stack to kids, where they
+// are contiguous.
+func (d *doc) close(k jkind, start, base int) jval {
+	d.depth--
+	first := len(d.kids)
+	d.kids = append(d.kids, d.stack[base:]...)
+	n := len(d.stack) - base
+	d.stack = d.stack[:base]
+	return jval{kind: k, start: start, end: d.pos, first: first, n: n}
+}
+
+// raw is v's text.
+func (d *doc) raw(v jval) []byte { return d.src[v.start:v.end:v.end] }
+
+// children are an object's key, value pairs or an array's elements.
+func (d *doc) children(v jval) []jval {
+	if v.kind != jObject && v.kind != jArray {
+		return nil
+	}
+	return d.kids[v.first : v.first+v.n]
+}
+
+// strBytes is string v's value. Decoded strings are new; plain ones are
+// d.src's bytes and must not be kept.
+func (d *doc) strBytes(v jval) []byte {
+	if !v.esc {
+		return d.src[v.start+1 : v.end-1]
+	}
+	return []byte(d.decode(v))
+}
+
+// text is string v's value.
+func (d *doc) text(v jval) string {
+	if !v.esc {
+		return string(d.src[v.start+1 : v.end-1])
+	}
+	return d.decode(v)
+}
+
+func (d *doc) decode(v jval) string {
+	var s string
+	_ = json.Unmarshal(d.src[v.start:v.end], &s)
+	return s
+}
+
+// emptyStr reports whether string v is "".
+func emptyStr(v jval) bool { return v.end-v.start == 2 }
+
+// scalar reads v as the validator's scalarString does: a string, a number
+// (its text) or null (""), as json.Unmarshal into a string and then a
+// json.Number would. Plain strings' bytes are d.src's.
+func (d *doc) scalar(v jval) ([]byte, bool) {
+	switch v.kind {
+	case jString:
+		return d.strBytes(v), true
+	case jNull:
+		return nil, true
+	case jNumber:
+		return d.raw(v), true
+	}
+	return nil, false
+}
+
+// stringList reads v as a string or a list of strings, as json.Unmarshal
+// into a string, a json.Number, a []*string (nulls dropped) and then a
+// []json.Number would, appending the values to out[:0].
+func (d *doc) stringList(v jval, out [][]byte) ([][]byte, bool) {
+	out = out[:0]
+	switch v.kind {
+	case jNull:
+		return out, true
+	case jString, jNumber:
+		s, _ := d.scalar(v)
+		return append(out, s), true
+	case jArray:
+	default:
+		return nil, false
+	}
+	elems := d.children(v)
+	strs := true
+	for _, e := range elems {
+		switch e.kind {
+		case jString:
+			out = append(out, d.strBytes(e))
+		case jNull:
+		default:
+			strs = false
+		}
+		if !strs {
+			break
+		}
+	}
+	if strs {
+		return out, true
+	}
+	// []json.Number: numbers, strings that are valid numbers, null as "".
+	out = out[:0]
+	for _, e := range elems {
+		switch e.kind {
+		case jNumber:
+			out = append(out, d.raw(e))
+		case jNull:
+			out = append(out, nil)
+		case jString:
+			s := d.strBytes(e)
+			if !isValidNumber(s) {
+				return nil, false
+			}
+			out = append(out, s)
+		default:
+			return nil, false
+		}
+	}
+	return out, true
+}
+
+// isValidNumber is encoding/json's test for a json.Number's text.
+func isValidNumber(s []byte) bool {
+	if len(s) == 0 {
+		return false
+	}
+	if s[0] == '-' {
+		s = s[1:]
+		if len(s) == 0 {
+			return false
+		}
+	}
+	switch {
+	default:
+		return false
+	case s[0] == '0':
+		s = s[1:]
+	case '1' <= s[0] && s[0] <= '9':
+		s = s[1:]
+		for len(s) > 0 && isDigit(s[0]) {
+			s = s[1:]
+		}
+	}
+	if len(s) >= 2 && s[0] == '.' && isDigit(s[1]) {
+		s = s[2:]
+		for len(s) > 0 && isDigit(s[0]) {
+			s = s[1:]
+		}
+	}
+	if len(s) >= 2 && (s[0] == 'e' || s[0] == 'E') {
+		s = s[1:]
+		if s[0] == '+' || s[0] == '-' {
+			s = s[1:]
+			if len(s) == 0 {
+				return false
+			}
+		}
+		for len(s) > 0 && isDigit(s[0]) {
+			s = s[1:]
+		}
+	}
+	return len(s) == 0
+}
