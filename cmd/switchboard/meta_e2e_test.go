@@ -431,8 +431,8 @@ func TestMetaE2ETokenErrorHeldAndLoggedWithoutSecrets(t *testing.T) {
 		t.Errorf("while the token is refused: pending %d (want 5), retried %d (want 5), dead letters %d, delivered %d",
 			st.Pending, st.Retried, st.DeadLetters, st.Delivered)
 	}
-	if m := scrape(t, p.url); metricSum(m, "switchboard_plugin_results_total", `outcome="retry"`, `code="meta_token_invalid"`) != 5 {
-		t.Errorf("want 5 retries with code meta_token_invalid on /metrics:\n%s", grepLines(m, "switchboard_plugin_results_total"))
+	if m := scrape(t, p.url); metricSum(m, "switchboard_plugin_results_total", `outcome="hold"`, `code="meta_token_invalid"`) != 5 {
+		t.Errorf("want 5 holds with code meta_token_invalid on /metrics:\n%s", grepLines(m, "switchboard_plugin_results_total"))
 	}
 	var line string
 	waitFor(t, 10*time.Second, "the log line about the token", func() bool {

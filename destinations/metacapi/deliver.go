@@ -124,7 +124,7 @@ func (d *Destination) Deliver(ctx context.Context, batch []plugins.Event) ([]plu
 	for i, p := range send {
 		f := fates[i]
 		results = append(results, f.result)
-		if f.result.Outcome != plugins.OutcomeRetry {
+		if !pending(f.result) {
 			stats.final(p, f.accepted)
 		}
 		if f.accepted {
@@ -142,7 +142,7 @@ func (d *Destination) Deliver(ctx context.Context, batch []plugins.Event) ([]plu
 			r.Code, r.Reason = CodeDuplicate, "same (event_name, event_id) as another event of the batch, sent once"
 			stats.dedupeHit(p.name)
 		}
-		if r.Outcome != plugins.OutcomeRetry {
+		if !pending(r) {
 			stats.final(p, false)
 		}
 		results = append(results, r)
@@ -219,7 +219,13 @@ func (s *sender) send(ctx context.Context, events []*prepared, offset int) {
 				"graph_message", o.reason, "fbtrace_id", o.trace, "events_held", len(events), "retry_in", o.retryAfter.String())
 		}
 		for i, p := range events {
-			s.fates[offset+i] = fate{result: plugins.Retry(p.ev.ID, o.retryAfter, o.code, o.reason)}
+			r := plugins.Retry(p.ev.ID, o.retryAfter, o.code, o.reason)
+			if o.config {
+				// A person must fix the token, permission or pixel: hold
+				// the events rather than spend their attempts.
+				r = plugins.Hold(p.ev.ID, o.retryAfter, o.code, o.reason)
+			}
+			s.fates[offset+i] = fate{result: r}
 		}
 	}
 }
@@ -279,4 +285,9 @@ func (c *config) post(ctx context.Context, events []*prepared) outcome {
 	}
 	defer resp.Body.Close()
 	return c.classify(resp)
+}
+
+// pending tells whether r leaves the event to be delivered again.
+func pending(r plugins.Result) bool {
+	return r.Outcome == plugins.OutcomeRetry || r.Outcome == plugins.OutcomeHold
 }

@@ -286,8 +286,8 @@ func TestConfigurationErrorsHoldEvents(t *testing.T) {
 			}
 			results := deliver(t, d, events(10, "tok"))
 			for _, res := range results {
-				if res.Outcome != plugins.OutcomeRetry || res.Code != tc.code || res.RetryAfter != configDelay {
-					t.Errorf("%+v, want retry %s after %s", res, tc.code, configDelay)
+				if res.Outcome != plugins.OutcomeHold || res.Code != tc.code || res.RetryAfter != configDelay {
+					t.Errorf("%+v, want hold %s after %s", res, tc.code, configDelay)
 				}
 				if strings.Contains(res.Reason, tc.token) {
 					t.Errorf("token in reason %q", res.Reason)
