@@ -144,7 +144,7 @@ func TestDefaults(t *testing.T) {
 	wantNATS := NATS{
 		StoreDir:     "./data",
 		Replicas:     1,
-		DedupeWindow: 10 * time.Minute,
+		DedupeWindow: 2 * time.Minute,
 		Retention:    168 * time.Hour,
 		Stream:       "EVENTS",
 	}

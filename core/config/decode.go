@@ -19,7 +19,7 @@ const (
 	defaultIdleTimeout    = 120 * time.Second
 	defaultMaxHeaderBytes = 64 << 10
 	defaultShutdownGrace  = 25 * time.Second
-	defaultDedupeWindow   = 10 * time.Minute
+	defaultDedupeWindow   = 2 * time.Minute
 	defaultRetention      = 168 * time.Hour
 )
 
