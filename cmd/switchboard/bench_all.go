@@ -247,7 +247,8 @@ func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
 			}
 			rep.E2EDetails = append(rep.E2EDetails, benchE2EEntry{Round: r + 1, Run: run, Result: res})
 			if res.Failed > 0 || res.Missing > 0 {
-				problem("round %d: end to end %s: %d requests failed, %d acknowledged events not delivered", r+1, run, res.Failed, res.Missing)
+				problem("round %d: end to end %s: %d requests failed, %d acknowledged events not delivered (the pipeline: %d pending, %d dead-lettered, %d retries)",
+					r+1, run, res.Failed, res.Missing, res.Pending, res.DeadLettered, res.Retried)
 			}
 			return res, nil
 		}

@@ -358,7 +358,7 @@ func TestBenchMicroParsing(t *testing.T) {
 	if _, ok := benchMetric(m[2], "µs/op"); ok {
 		t.Error("found a unit that is not there")
 	}
-	if got, want := benchMergePatterns([]string{"^A$/^p$/^b=1$", "^A$/^p$/^b=10$"}), "^A$/^p$/(?:^b=1$)|(?:^b=10$)"; got != want {
+	if got, want := benchMergePatterns([]string{"^A$/^p$/^b=1$", "^A$/^p$/^b=10$"}), "^A$/^p$/(?:(?:^b=1$)|(?:^b=10$))"; got != want {
 		t.Errorf("merged = %q, want %q", got, want)
 	}
 }
