@@ -49,6 +49,17 @@ soak: build
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PKGS)
 
+# Scale-out on a real NATS cluster (docs/cluster.md): three clustered
+# nats-server processes, two serves, load through both, SIGKILL of nodes and
+# serves, the account of every acknowledged event; then the benchmark of two
+# serves on R3 against one on embedded R1. `make test` runs a short case.
+.PHONY: test-cluster bench-cluster
+test-cluster:
+	SWITCHBOARD_TEST_CLUSTER=1 $(GO) test -count=1 -timeout 30m -v -run '^TestCluster(Long|Bench)$$' ./cmd/switchboard/
+
+bench-cluster:
+	SWITCHBOARD_BENCH_CLUSTER=1 $(GO) test -count=1 -timeout 30m -v -run '^TestClusterBench$$' ./cmd/switchboard/
+
 # Short runs of every native fuzz target.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./core/config/

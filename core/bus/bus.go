@@ -47,9 +47,13 @@ type Options struct {
 	Retention    time.Duration // default 168h
 	MaxBytes     int64         // 0: unlimited
 
-	// PublishTimeout bounds the wait for one request's acknowledgements
-	// (default 10s).
+	// PublishTimeout bounds the wait for one request's acknowledgements,
+	// retries across a leader election included (default 10s).
 	PublishTimeout time.Duration
+	// StartTimeout bounds how long Open keeps trying to reach NATS and to
+	// create the events stream with an elected leader, retrying while a
+	// cluster forms or elects (default 2m).
+	StartTimeout time.Duration
 	// Name is the client connection name (default "switchboard").
 	Name   string
 	Logger *slog.Logger
@@ -70,6 +74,9 @@ func (o *Options) defaults() {
 	}
 	if o.PublishTimeout == 0 {
 		o.PublishTimeout = 10 * time.Second
+	}
+	if o.StartTimeout == 0 {
+		o.StartTimeout = 2 * time.Minute
 	}
 	if o.StoreDir == "" {
 		o.StoreDir = "./data"
@@ -102,14 +109,18 @@ const ReplayPrefix = "replay."
 
 // Open starts or connects to JetStream and creates or updates the events
 // stream. It waits until the embedded server is ready rather than sleeping.
+// Against a cluster it keeps trying, within Options.StartTimeout, while no
+// seed answers yet or the stream has no elected leader.
 func Open(ctx context.Context, opts Options) (*Bus, error) {
 	opts.defaults()
 	b := &Bus{opts: opts, log: opts.Logger, stream: opts.Stream}
+	ctx, cancel := context.WithTimeout(ctx, opts.StartTimeout)
+	defer cancel()
 	var err error
 	if opts.URL == "" {
 		err = b.startEmbedded()
 	} else {
-		err = b.connectExternal()
+		err = b.connectExternal(ctx)
 	}
 	if err != nil {
 		b.Close()
@@ -179,12 +190,17 @@ func (b *Bus) startEmbedded() error {
 	return nil
 }
 
-func (b *Bus) connectExternal() error {
+func (b *Bus) connectExternal(ctx context.Context) error {
 	o := []nats.Option{
 		nats.Name(b.opts.Name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(time.Second),
 		nats.RetryOnFailedConnect(false),
+		// A node that vanishes without closing its connections (host
+		// lost, network cut) is noticed within about 30s rather than the
+		// client default of 4 minutes.
+		nats.PingInterval(10 * time.Second),
+		nats.MaxPingsOutstanding(3),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				b.log.Warn("disconnected from NATS", "error", err)
@@ -210,9 +226,16 @@ func (b *Bus) connectExternal() error {
 		}
 		o = append(o, nats.Secure(cfg))
 	}
-	nc, err := nats.Connect(b.opts.URL, o...)
+	// No seed answering yet (the cluster is starting) is retried within
+	// the start deadline; a refused login or a TLS problem is not.
+	var nc *nats.Conn
+	err := retry(ctx, b.log, "connect to "+redactURL(b.opts.URL), func(context.Context) error {
+		var err error
+		nc, err = nats.Connect(b.opts.URL, o...)
+		return err
+	})
 	if err != nil {
-		return fmt.Errorf("bus: connect to %s: %w", redactURL(b.opts.URL), err)
+		return fmt.Errorf("bus: %w", err)
 	}
 	b.nc = nc
 	b.log.Info("connected to NATS", "server", nc.ConnectedUrlRedacted())
@@ -258,10 +281,8 @@ func (b *Bus) ensureStream(ctx context.Context) error {
 	if cfg.MaxBytes == 0 {
 		cfg.MaxBytes = -1
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if _, err := b.js.CreateOrUpdateStream(ctx, cfg); err != nil {
-		return fmt.Errorf("bus: create or update stream %s: %w", b.stream, err)
+	if _, err := EnsureStream(ctx, b.js, cfg, b.log); err != nil {
+		return fmt.Errorf("bus: %w", err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -26,10 +27,18 @@ type PublishResult struct {
 
 // Publish stores every message and returns only after JetStream acknowledged
 // each one. It publishes all of them asynchronously first and then waits, so
-// a request of many events costs one round trip, not one per event. If any
-// message is not acknowledged the error wraps ErrUnavailable: the caller
-// must not claim any of them stored (some may be; the dedupe id makes the
-// client's retry harmless).
+// a request of many events costs one round trip, not one per event.
+//
+// Across a leader election or a reconnect to another node it publishes
+// again what was not acknowledged (see PublishAll), until
+// Options.PublishTimeout or ctx ends; only then, or on an error a retry
+// cannot fix (the stream is full), does the error wrap ErrUnavailable. The
+// caller must then not claim any of them stored (some may be; the dedupe id
+// makes the client's retry harmless).
+//
+// A message published again after an attempt whose outcome is unknown
+// counts as Stored even when JetStream reports it a duplicate: the
+// duplicate is most likely Publish's own first attempt.
 func (b *Bus) Publish(ctx context.Context, msgs []Message) (PublishResult, error) {
 	var res PublishResult
 	if len(msgs) == 0 {
@@ -37,35 +46,180 @@ func (b *Bus) Publish(ctx context.Context, msgs []Message) (PublishResult, error
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
 	defer cancel()
-	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	nm := make([]*nats.Msg, len(msgs))
 	for i := range msgs {
 		m := &nats.Msg{Subject: msgs[i].Subject, Data: msgs[i].Data}
 		if msgs[i].ID != "" {
 			m.Header = nats.Header{jetstream.MsgIDHeader: []string{msgs[i].ID}}
 		}
-		f, err := b.js.PublishMsgAsync(m)
-		if err != nil {
-			return res, fmt.Errorf("%w: publish: %v", ErrUnavailable, err)
-		}
-		futures = append(futures, f)
+		nm[i] = m
 	}
-	for _, f := range futures {
-		select {
-		case ack := <-f.Ok():
-			if ack.Duplicate {
-				res.Duplicates++
-			} else {
-				res.Stored++
-			}
-		case err := <-f.Err():
-			return res, fmt.Errorf("%w: %v", ErrUnavailable, err)
-		case <-ctx.Done():
-			err := ctx.Err()
-			if errors.Is(err, context.DeadlineExceeded) {
-				return res, fmt.Errorf("%w: no acknowledgement within %s", ErrUnavailable, b.opts.PublishTimeout)
-			}
-			return res, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	outs, err := PublishAll(ctx, b.js, nm)
+	if err != nil {
+		return res, err
+	}
+	for _, o := range outs {
+		switch {
+		case o.Err != nil:
+			return PublishResult{}, fmt.Errorf("%w: %v", ErrUnavailable, o.Err)
+		case o.Ack.Duplicate && !o.Resent:
+			res.Duplicates++
+		default:
+			res.Stored++
 		}
 	}
 	return res, nil
+}
+
+// Outcome is what became of one message given to PublishAll: Ack when
+// JetStream stored it (or recognised it as a duplicate), else Err, an error
+// JetStream answered for it that a retry cannot fix (the stream is full, an
+// expected-sequence check failed).
+type Outcome struct {
+	Ack *jetstream.PubAck
+	Err error
+	// Resent is true when the message was published again after an
+	// attempt whose outcome is unknown (its acknowledgement timed out or
+	// was lost in a disconnect): a Duplicate acknowledgement, or a failed
+	// expected-sequence check, may then be the message's own first copy.
+	Resent bool
+}
+
+const (
+	// ackStall is how long PublishAll waits without any acknowledgement
+	// arriving before it publishes the unacknowledged messages again: a
+	// message sent to a stream leader that died meanwhile is never
+	// answered. It doubles on each further attempt.
+	ackStall = 2 * time.Second
+	// publishBackoff is the first pause before publishing again after a
+	// failed attempt; it doubles up to maxPublishBackoff.
+	publishBackoff    = 50 * time.Millisecond
+	maxPublishBackoff = time.Second
+)
+
+// PublishAll publishes msgs asynchronously — one round trip for all of
+// them — and waits for each one's outcome. In a NATS cluster a stream may
+// be electing a leader (for seconds after a node is lost) or the client
+// reconnecting to another node: acknowledgements then fail (no responders,
+// disconnected) or never come. PublishAll publishes such messages again,
+// unchanged (the same Nats-Msg-Id dedupes them, the same expectation
+// headers check them), backing off, until every message has an outcome or
+// ctx ends; then the error wraps ErrUnavailable and the outcomes are
+// partial. msgs must not have a Reply subject.
+func PublishAll(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg) ([]Outcome, error) {
+	outs := make([]Outcome, len(msgs))
+	todo := make([]int, len(msgs))
+	for i := range todo {
+		todo[i] = i
+	}
+	p := publishing{js: js, msgs: msgs, outs: outs}
+	stall, backoff := ackStall, publishBackoff
+	for {
+		again, err := p.attempt(ctx, todo, stall)
+		if err != nil {
+			return outs, err
+		}
+		if len(again) == 0 {
+			return outs, nil
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return outs, p.unavailable(ctx)
+		case <-t.C:
+		}
+		todo = again
+		stall = 2 * stall
+		backoff = min(2*backoff, maxPublishBackoff)
+	}
+}
+
+// publishing is the state of one PublishAll call across its attempts.
+type publishing struct {
+	js      jetstream.JetStream
+	msgs    []*nats.Msg
+	outs    []Outcome
+	lastErr error
+}
+
+// unavailable is the error of a PublishAll that ran out of time.
+func (p *publishing) unavailable(ctx context.Context) error {
+	if p.lastErr != nil {
+		return fmt.Errorf("%w: %w (last error: %v)", ErrUnavailable, ctx.Err(), p.lastErr)
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+}
+
+// settle records a future's error: a transient one puts i back in again
+// (noting whether its first copy may have been stored), any other is the
+// message's outcome.
+func (p *publishing) settle(i int, err error, again []int) []int {
+	if !Transient(err) {
+		p.outs[i].Err = err
+		return again
+	}
+	p.lastErr = err
+	if !errors.Is(err, jetstream.ErrNoStreamResponse) {
+		p.outs[i].Resent = true // no answer is no proof it was not stored
+	}
+	return append(again, i)
+}
+
+// attempt publishes msgs[todo...] and collects their outcomes. It returns
+// the indexes to publish again: those whose publish or acknowledgement
+// failed transiently, and those still unanswered after stall without any
+// acknowledgement arriving.
+func (p *publishing) attempt(ctx context.Context, todo []int, stall time.Duration) ([]int, error) {
+	var again []int
+	futures := make([]jetstream.PubAckFuture, 0, len(todo))
+	sent := todo
+	for k, i := range todo {
+		f, err := p.js.PublishMsgAsync(p.msgs[i])
+		if err != nil {
+			if !Transient(err) {
+				return nil, fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
+			}
+			// Not sent: this one and the rest go in the next attempt.
+			p.lastErr = err
+			sent = todo[:k]
+			again = append(again, todo[k:]...)
+			break
+		}
+		futures = append(futures, f)
+	}
+	timer := time.NewTimer(stall)
+	defer timer.Stop()
+	for k, f := range futures {
+		i := sent[k]
+		select {
+		case ack := <-f.Ok():
+			p.outs[i].Ack = ack
+		case err := <-f.Err():
+			again = p.settle(i, err, again)
+		case <-timer.C:
+			// Nothing answered for stall: take what has been answered
+			// and publish the rest again.
+			p.lastErr = fmt.Errorf("no acknowledgement for %s", stall)
+			for k2 := k; k2 < len(futures); k2++ {
+				j := sent[k2]
+				select {
+				case ack := <-futures[k2].Ok():
+					p.outs[j].Ack = ack
+				case err := <-futures[k2].Err():
+					again = p.settle(j, err, again)
+				default:
+					p.outs[j].Resent = true
+					again = append(again, j)
+				}
+			}
+			return again, nil
+		case <-ctx.Done():
+			return nil, p.unavailable(ctx)
+		}
+		if k+1 < len(futures) {
+			timer.Reset(stall)
+		}
+	}
+	return again, nil
 }

@@ -3,13 +3,15 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/switchboard-cdp/switchboard/core/bus"
 )
 
 // DeadLetterStream is the stream of dead letters, subjects dlq.<pipeline>.
@@ -180,8 +182,15 @@ func trimReason(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// ensureDLQ creates or updates the dead-letter stream.
+// ensureDLQ creates or updates the dead-letter stream, retrying while the
+// cluster has no leader for it (or another pipeline creates it at the same
+// moment) until ctx ends.
 func ensureDLQ(ctx context.Context, js jetstream.JetStream, replicas int, retention time.Duration) error {
+	return ensureDLQLogged(ctx, js, replicas, retention, nil)
+}
+
+// ensureDLQLogged is ensureDLQ noting each retry in log.
+func ensureDLQLogged(ctx context.Context, js jetstream.JetStream, replicas int, retention time.Duration, log *slog.Logger) error {
 	cfg := jetstream.StreamConfig{
 		Name:        DeadLetterStream,
 		Description: "Switchboard dead letters: events a pipeline gave up on, with the reason; replayable",
@@ -192,15 +201,6 @@ func ensureDLQ(ctx context.Context, js jetstream.JetStream, replicas int, retent
 		Duplicates:  2 * time.Minute,
 		Discard:     jetstream.DiscardOld,
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	_, err := js.CreateOrUpdateStream(ctx, cfg)
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		// Another pipeline created it at the same moment.
-		_, err = js.CreateOrUpdateStream(ctx, cfg)
-	}
-	if err != nil {
-		return fmt.Errorf("create or update stream %s: %w", DeadLetterStream, err)
-	}
-	return nil
+	_, err := bus.EnsureStream(ctx, js, cfg, log)
+	return err
 }

@@ -109,7 +109,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if !p.ran.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
-	if err := ensureDLQ(ctx, p.opts.JetStream, p.opts.Replicas, p.opts.DLQRetention); err != nil {
+	if err := ensureDLQLogged(ctx, p.opts.JetStream, p.opts.Replicas, p.opts.DLQRetention, p.log); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -162,11 +162,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	return err
 }
 
-// ensureConsumer creates or updates the pipeline's durable consumer.
+// ensureConsumer creates or updates the pipeline's durable consumer (its
+// replicas are the stream's), retrying while the cluster has no leader for
+// it until ctx ends.
 func (p *Pipeline) ensureConsumer(ctx context.Context) (jetstream.Consumer, error) {
-	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	cons, err := p.opts.JetStream.CreateOrUpdateConsumer(cctx, p.opts.Stream, p.ConsumerConfig())
+	cons, err := bus.EnsureConsumer(ctx, p.opts.JetStream, p.opts.Stream, p.ConsumerConfig(), p.log)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline %s: create or update consumer %s on %s: %w", p.opts.Name, p.consumer, p.opts.Stream, err)
 	}
@@ -181,6 +181,12 @@ func (p *Pipeline) consume(ctx context.Context, cons jetstream.Consumer, batches
 		it, err := cons.Messages(jetstream.PullMaxMessages(p.prefetch))
 		if err == nil {
 			err = p.batchLoop(ctx, it, batches)
+			if ctx.Err() == nil {
+				// A failed iterator (missed heartbeats after a node
+				// loss) keeps pulling unless stopped; the next one
+				// replaces it.
+				it.Stop()
+			}
 			backoff = 100 * time.Millisecond
 		}
 		if ctx.Err() != nil {

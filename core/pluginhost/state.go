@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/switchboard-cdp/switchboard/core/bus"
 	"github.com/switchboard-cdp/switchboard/plugins"
 )
 
@@ -43,14 +44,17 @@ func newState(js jetstream.JetStream, destination string, replicas int, ttl time
 	return &state{js: js, bucket: "sb_state_" + destination, replicas: replicas, ttl: ttl}
 }
 
-// ensure creates or updates the bucket's stream once.
+// ensure creates or updates the bucket's stream once, with the events
+// stream's replicas. While the cluster has no leader for it, it retries
+// within ctx (the call's deadline); a call that runs out of time fails and
+// the next one tries again.
 func (s *state) ensure(ctx context.Context) (jetstream.Stream, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stream != nil {
 		return s.stream, nil
 	}
-	st, err := s.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	st, err := bus.EnsureStream(ctx, s.js, jetstream.StreamConfig{
 		Name:              "KV_" + s.bucket,
 		Description:       "Switchboard plugin state (create-if-absent, per-key TTL)",
 		Subjects:          []string{"$KV." + s.bucket + ".>"},
@@ -67,7 +71,7 @@ func (s *state) ensure(ctx context.Context) (jetstream.Stream, error) {
 		AllowDirect:       true,
 		Duplicates:        2 * time.Minute,
 		AllowMsgTTL:       true,
-	})
+	}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("state bucket %s: %w", s.bucket, err)
 	}
@@ -190,10 +194,22 @@ func deleted(h nats.Header) bool {
 	return h.Get("KV-Operation") != "" || h.Get(jetstream.MarkerReasonHeader) != ""
 }
 
+// lateCreate is how long a create-if-absent keeps trying after its caller
+// stopped waiting. A NATS node lost with the bucket's leader leaves the
+// bucket without one for 4 to 9 seconds; a plugin recording what it sent
+// (Meta's dedupe) may give up sooner, and the record must still land, or
+// a redelivery of the event would send it again. A late create cannot
+// overwrite anything, so finishing it is always safe.
+const lateCreate = 30 * time.Second
+
 // publish sends one message per entry asynchronously and then collects
-// every acknowledgement: the whole call costs one round trip. With
-// ifAbsent, each message expects its subject to be empty, and the result
-// says which entries were stored.
+// every acknowledgement: the whole call costs one round trip. Across a
+// leader election of the bucket it publishes again what was not
+// acknowledged, within ctx (bus.PublishAll). With ifAbsent, each message
+// expects its subject to be empty, and the result says which entries were
+// stored by this call; an entry whose first copy may have been stored
+// before a retry found it present counts as not stored. A create-if-absent
+// whose ctx ends first goes on in the background for up to lateCreate.
 func (s *state) publish(ctx context.Context, entries []plugins.Entry, ttl time.Duration, ifAbsent bool) ([]bool, error) {
 	if err := checkCount(len(entries)); err != nil {
 		return nil, err
@@ -205,7 +221,7 @@ func (s *state) publish(ctx context.Context, entries []plugins.Entry, ttl time.D
 		return nil, err
 	}
 	ttlValue := []string{s.ttlHeader(ttl)}
-	futures := make([]jetstream.PubAckFuture, len(entries))
+	msgs := make([]*nats.Msg, len(entries))
 	for i, e := range entries {
 		subj, err := s.subject(e.Key)
 		if err != nil {
@@ -215,24 +231,43 @@ func (s *state) publish(ctx context.Context, entries []plugins.Entry, ttl time.D
 		if ifAbsent {
 			h[jetstream.ExpectedLastSubjSeqHeader] = []string{"0"}
 		}
-		f, err := s.js.PublishMsgAsync(&nats.Msg{Subject: subj, Header: h, Data: e.Value})
-		if err != nil {
-			return nil, fmt.Errorf("state write: %w", err)
+		msgs[i] = &nats.Msg{Subject: subj, Header: h, Data: e.Value}
+	}
+	var outs []bus.Outcome
+	var err error
+	if ifAbsent {
+		type published struct {
+			outs []bus.Outcome
+			err  error
 		}
-		futures[i] = f
+		done := make(chan published, 1)
+		go func() {
+			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lateCreate)
+			defer cancel()
+			outs, err := bus.PublishAll(bctx, s.js, msgs)
+			done <- published{outs, err}
+		}()
+		select {
+		case p := <-done:
+			outs, err = p.outs, p.err
+		case <-ctx.Done():
+			return nil, fmt.Errorf("state write: %w (still being written, for up to %s)", ctx.Err(), lateCreate)
+		}
+	} else {
+		outs, err = bus.PublishAll(ctx, s.js, msgs)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state write: %w", err)
 	}
 	stored := make([]bool, len(entries))
-	for i, f := range futures {
-		select {
-		case <-f.Ok():
+	for i, o := range outs {
+		switch {
+		case o.Err == nil:
 			stored[i] = true
-		case err := <-f.Err():
-			if ifAbsent && wrongLastSequence(err) {
-				continue // the key exists
-			}
-			return nil, fmt.Errorf("state write: %w", err)
-		case <-ctx.Done():
-			return nil, fmt.Errorf("state write: %w", ctx.Err())
+		case ifAbsent && wrongLastSequence(o.Err):
+			// the key exists
+		default:
+			return nil, fmt.Errorf("state write: %w", o.Err)
 		}
 	}
 	return stored, nil

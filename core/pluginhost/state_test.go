@@ -79,6 +79,31 @@ func TestStateCreateIfAbsentInOneCall(t *testing.T) {
 	}
 }
 
+// TestStateCreateLandsAfterTheCallerGaveUp: a create-if-absent whose
+// caller stops waiting (a plugin's own bound, shorter than a leader
+// election) still stores its entries.
+func TestStateCreateLandsAfterTheCallerGaveUp(t *testing.T) {
+	b := openBus(t)
+	s := &services{destination: "meta", state: newState(b.JetStream(), "meta", 1, time.Hour)}
+	if _, err := s.StateCreate(context.Background(), entries("warm", 1), 0); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _ = s.StateCreate(ctx, entries("late", 100), 0) // may or may not report success
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, err := s.StateGet(context.Background(), []string{"late:0", "late:99"})
+		if err == nil && len(got) == 2 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("entries of a create whose caller gave up never landed: %v, %v", got, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func count(bs []bool) int {
 	n := 0
 	for _, b := range bs {
