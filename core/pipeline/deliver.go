@@ -88,7 +88,27 @@ func (p *Pipeline) deliver(ctx context.Context, b *batch) {
 		send = append(send, it)
 	}
 	if len(send) > 0 {
-		dead = append(dead, p.send(ctx, send)...)
+		// While the destination is down, hold the batch until it may
+		// probe; keep the held messages' ack deadlines meanwhile.
+		ok, probe := p.brk.wait(ctx, p.ackWait/3, func() {
+			for _, it := range send {
+				_ = it.msg.InProgress()
+			}
+		})
+		if !ok {
+			for _, it := range send {
+				_ = it.msg.Nak()
+			}
+			send = nil
+		} else {
+			d, failed := p.send(ctx, send)
+			dead = append(dead, d...)
+			if opened, closed := p.brk.record(failed, probe); opened {
+				p.log.Warn("destination down: holding its batches and probing it with one at a time", "after_failed_batches", breakerThreshold)
+			} else if closed {
+				p.log.Info("destination probe succeeded: delivering again")
+			}
+		}
 	}
 	if len(dead) > 0 {
 		p.deadLetter(ctx, dead)
@@ -96,8 +116,9 @@ func (p *Pipeline) deliver(ctx context.Context, b *batch) {
 }
 
 // send delivers items and settles those that are not dead letters; it
-// returns those.
-func (p *Pipeline) send(ctx context.Context, items []*item) []deadLetter {
+// returns those, and whether the batch failed as a whole (none delivered or
+// refused: the destination, not the events, is the problem).
+func (p *Pipeline) send(ctx context.Context, items []*item) ([]deadLetter, bool) {
 	// Events that waited long for a free slot get a fresh ack deadline.
 	oldest := items[0].fetched
 	for _, it := range items[1:] {
@@ -130,7 +151,7 @@ func (p *Pipeline) send(ctx context.Context, items []*item) []deadLetter {
 			for _, it := range items {
 				_ = it.msg.Nak()
 			}
-			return nil
+			return nil, false
 		}
 		reason := err.Error()
 		p.destinationFailed(reason)
@@ -144,7 +165,7 @@ func (p *Pipeline) send(ctx context.Context, items []*item) []deadLetter {
 				dead = append(dead, dl)
 			}
 		}
-		return dead
+		return dead, true
 	}
 
 	byID := make(map[string]int, len(results))
@@ -152,7 +173,7 @@ func (p *Pipeline) send(ctx context.Context, items []*item) []deadLetter {
 		byID[r.ID] = i
 	}
 	var dead []deadLetter
-	delivered, failed := 0, ""
+	delivered, rejected, failed := 0, 0, ""
 	for i, it := range items {
 		j, ok := byID[events[i].ID]
 		if !ok {
@@ -175,6 +196,7 @@ func (p *Pipeline) send(ctx context.Context, items []*item) []deadLetter {
 			if reason == "" {
 				reason = "rejected by the destination"
 			}
+			rejected++
 			dead = append(dead, p.deadLetterOf(it, CauseRejected, r.Code, reason))
 		default: // retry, and any outcome this version does not know
 			failed = r.Reason
@@ -189,7 +211,7 @@ func (p *Pipeline) send(ctx context.Context, items []*item) []deadLetter {
 	case delivered > 0:
 		p.destinationOK()
 	}
-	return dead
+	return dead, failed != "" && delivered == 0 && rejected == 0
 }
 
 // retry naks it for a later attempt, or returns its dead letter when its

@@ -31,6 +31,7 @@ type Pipeline struct {
 	consumer string
 	subjects []string
 	ackWait  time.Duration
+	brk      *breaker // holds batches while the destination is down
 	prefetch int
 	ran      atomic.Bool
 
@@ -69,6 +70,7 @@ func New(opts Options) (*Pipeline, error) {
 		p.ackWait = 2*p.lim.maxWait + 3*opts.CallTimeout + 10*time.Second
 	}
 	p.prefetch = min(2*p.lim.maxEvents, p.maxAckPending())
+	p.brk = newBreaker(p.lim.backoff, p.lim.maxBackoff)
 	return p, nil
 }
 
