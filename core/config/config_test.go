@@ -625,7 +625,7 @@ func TestAliasBomb(t *testing.T) {
 	if err == nil || !strings.HasSuffix(err.Error(), "too many aliases: the file expands to far more values than it contains") || strings.Count(err.Error(), "\n") != 0 {
 		t.Errorf("err = %.300v", err)
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("Parse took %v", d)
 	}
 }

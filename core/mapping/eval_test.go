@@ -175,7 +175,7 @@ func TestLimits(t *testing.T) {
 			if !strings.HasPrefix(err.Error(), "map.x: limit exceeded: ") {
 				t.Errorf("error = %v, want it to start with map.x: limit exceeded:", err)
 			}
-			if d := time.Since(start); d > 2*time.Second {
+			if d := time.Since(start); d > 20*time.Second {
 				t.Errorf("took %v", d)
 			}
 		})

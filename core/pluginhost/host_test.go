@@ -192,7 +192,9 @@ func TestValidateRefusesWhatIsNotAPlugin(t *testing.T) {
 			if p.Line != 5 || p.Col != 13 || !strings.HasPrefix(p.Path+": "+p.Message, tc.want) {
 				t.Errorf("problem %s\nwant at 5:13: %s", p, tc.want)
 			}
-			if d := time.Since(start); d > 5*time.Second {
+			// Not a speed check: a refusal must not wait for a handshake
+			// that never comes (a hang would take the go test timeout).
+			if d := time.Since(start); d > time.Minute {
 				t.Errorf("took %s", d)
 			}
 		})
@@ -317,7 +319,7 @@ func TestCallTimeout(t *testing.T) {
 	if !errors.Is(err, ErrTimeout) {
 		t.Fatalf("Deliver = %v; want ErrTimeout", err)
 	}
-	if took := time.Since(start); took > 3*time.Second {
+	if took := time.Since(start); took > 8*time.Second {
 		t.Errorf("took %s", took)
 	}
 	if _, err := d.Deliver(context.Background(), many("ok", 2)); err != nil {

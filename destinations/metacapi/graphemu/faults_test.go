@@ -108,7 +108,9 @@ func TestFaultHTTP(t *testing.T) {
 func TestFaultHang(t *testing.T) {
 	emu, srv := newTestEmulator(t)
 	client := &http.Client{Timeout: 150 * time.Millisecond}
-	send := func(id string) error {
+	// patient waits long enough for a slow answer on a loaded machine.
+	patient := &http.Client{Timeout: 30 * time.Second}
+	sendWith := func(client *http.Client, id string) error {
 		req, _ := http.NewRequest(http.MethodPost, eventsURL(srv, pixelA, tokenA), strings.NewReader(mustJSON(t, map[string]any{"data": []any{goodEvent(id)}})))
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := client.Do(req)
@@ -117,6 +119,7 @@ func TestFaultHang(t *testing.T) {
 		}
 		return err
 	}
+	send := func(id string) error { return sendWith(client, id) }
 	emu.Inject(Hang(0))
 	if err := send("h1"); err == nil {
 		t.Fatal("hang answered")
@@ -134,7 +137,7 @@ func TestFaultHang(t *testing.T) {
 
 	// A short hang is just a slow answer.
 	emu.Inject(Hang(20 * time.Millisecond))
-	if err := send("h3"); err != nil {
+	if err := sendWith(patient, "h3"); err != nil {
 		t.Fatal(err)
 	}
 	if len(emu.Received(pixelA)) != 2 {
