@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"github.com/switchboard-cdp/switchboard/core/config"
 	"os"
 	"path/filepath"
 	"testing"
@@ -119,6 +120,63 @@ func BenchmarkCompile(b *testing.B) {
 	for b.Loop() {
 		if _, problems := Compile(cfg, "pipelines.meta-full", &pl.When, &pl.Map); problems != nil {
 			b.Fatal(problems)
+		}
+	}
+}
+
+// The Default benchmarks measure the target exactly: the web-to-meta
+// pipeline of the repository's default pipelines.yaml (a 24-field Meta
+// mapping: event_name by lookup, unix(timestamp), 13 user_data fields and 6
+// custom_data fields with pluck and contents), on a full Order Completed
+// event with every user_data trait (testdata/bench/order-completed-full.json,
+// ~1.3 KB, as a stored core/event.Event).
+//
+//	go test -run '^$' -bench Default -benchmem -count=5 ./core/mapping/
+func defaultSetup(b *testing.B) (*Program, []byte) {
+	b.Helper()
+	cfg, err := config.Load(filepath.Join("..", "..", "pipelines.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	pl, ok := cfg.Pipelines["web-to-meta"]
+	if !ok {
+		b.Fatal("no web-to-meta pipeline in the default pipelines.yaml")
+	}
+	p, problems := Compile(cfg, "pipelines.web-to-meta", &pl.When, &pl.Map)
+	if problems != nil {
+		b.Fatal(problems)
+	}
+	data, err := os.ReadFile(filepath.Join("testdata", "bench", "order-completed-full.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p, data
+}
+
+// BenchmarkDefaultApply is what a pipeline does per stored event: decode,
+// when:, map:, encode the output JSON.
+func BenchmarkDefaultApply(b *testing.B) {
+	p, data := defaultSetup(b)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, ok, err := p.Apply(data); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+	}
+}
+
+// BenchmarkDefaultMap is map: alone on an already decoded event.
+func BenchmarkDefaultMap(b *testing.B) {
+	p, data := defaultSetup(b)
+	env, err := NewEnv(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.Map(env); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

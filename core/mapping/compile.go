@@ -136,8 +136,9 @@ func Compile(c *config.Config, path string, when, m *yaml.Node) (*Program, confi
 		})
 		return nil, k.problems
 	}
+	fb := &fastBuilder{}
 	if p.when != nil {
-		prog, err := k.link([]*leaf{p.when}, true)
+		prog, err := k.link([]*leaf{p.when}, true, fb.when)
 		if err != nil {
 			k.problem(p.when.node, p.when.fullPath, "internal error: %v", err)
 			return nil, k.problems
@@ -145,7 +146,7 @@ func Compile(c *config.Config, path string, when, m *yaml.Node) (*Program, confi
 		p.whenProg = prog
 	}
 	if len(k.leaves) > 0 {
-		prog, err := k.link(k.leaves, false)
+		prog, err := k.link(k.leaves, false, fb.leaves)
 		if err != nil {
 			k.problem(m, child(path, "map"), "internal error: %v", err)
 			return nil, k.problems
@@ -153,6 +154,7 @@ func Compile(c *config.Config, path string, when, m *yaml.Node) (*Program, confi
 		p.mapProg = prog
 	}
 	p.leaves = k.leaves
+	p.fast = fb.finish(k, p)
 	return p, nil
 }
 
@@ -264,6 +266,7 @@ func (k *compiler) shape(n, key *yaml.Node, full, rel string, depth int) *shape 
 			}
 			if f := k.shape(vn, kn, child(full, kn.Value), child(rel, kn.Value), depth+1); f != nil {
 				s.keys = append(s.keys, kn.Value)
+				s.names = append(s.names, string(append(appendString(nil, kn.Value), ':')))
 				s.fields = append(s.fields, f)
 			}
 		}
@@ -556,7 +559,11 @@ func escapedWidth(r rune, double bool) int {
 // link rewrites the checked expressions for safe evaluation (see
 // rewrite.go), puts them in one program whose result is the array of their
 // values, and compiles it.
-func (k *compiler) link(leaves []*leaf, single bool) (prog *vm.Program, err error) {
+//
+// When fast is not nil it is given each expression's rewritten and checked
+// tree, before expr-lang's optimizer changes it, with what the rewriter
+// recorded of the calls it made.
+func (k *compiler) link(leaves []*leaf, single bool, fast func(nodes []ast.Node, calls map[*ast.CallNode]made)) (prog *vm.Program, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			prog, err = nil, fmt.Errorf("%v", r)
@@ -597,6 +604,21 @@ func (k *compiler) link(leaves []*leaf, single bool) (prog *vm.Program, err erro
 	tree := &parser.Tree{Node: root, Source: file.NewSource(src.String())}
 	if _, err := checker.Check(tree, k.conf); err != nil {
 		return nil, err
+	}
+	if fast != nil {
+		top := tree.Node
+		if decl, ok := top.(*ast.VariableDeclaratorNode); ok && rw.usesRun {
+			top = decl.Expr
+		}
+		checked := []ast.Node{top}
+		if !single {
+			arr, ok := top.(*ast.ArrayNode)
+			if !ok || len(arr.Nodes) != len(leaves) {
+				return nil, errors.New("linked program has an unexpected shape")
+			}
+			checked = arr.Nodes
+		}
+		fast(checked, rw.calls)
 	}
 	if err := optimizer.Optimize(&tree.Node, k.conf); err != nil {
 		return nil, err

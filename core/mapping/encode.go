@@ -1,13 +1,16 @@
 package mapping
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // maxEncodeDepth bounds the nesting appendJSON follows.
@@ -47,8 +50,7 @@ func appendShape(b []byte, s *shape, values []any) ([]byte, bool, error) {
 				b = append(b, ',')
 			}
 			if s.kind == objectShape {
-				b = appendString(b, s.keys[i])
-				b = append(b, ':')
+				b = append(b, s.names[i]...)
 			}
 			var ok bool
 			var err error
@@ -103,6 +105,8 @@ func appendJSON(b []byte, v any, depth int) ([]byte, error) {
 			return b, err
 		}
 		return append(b, t...), nil
+	case contentsOutput:
+		return appendContents(b, x)
 	case map[string]any:
 		if x == nil {
 			return append(b, "null"...), nil
@@ -187,17 +191,53 @@ var plain = func() (t [256]bool) {
 	return t
 }()
 
+// skipPlain returns the index of the first byte of s at or after i that
+// is not plain (a control character, '"', '\\' or a non-ASCII byte), or
+// len(s). It tests eight bytes at a time with the classic "has a byte less
+// than n" and "has a zero byte" bit tricks: their lowest flagged byte is
+// always exact (borrows only carry upwards), which is all it uses.
+func skipPlain(s string, i int) int {
+	for i+8 <= len(s) {
+		if m := special8(load8(s, i)); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		i += 8
+	}
+	for i < len(s) && plain[s[i]] {
+		i++
+	}
+	return i
+}
+
+// load8 reads the eight bytes of s at i (i+8 <= len(s)) as a little-endian
+// word.
+func load8(s string, i int) uint64 {
+	return binary.LittleEndian.Uint64((*[8]byte)(unsafe.Pointer(unsafe.StringData(s[i:])))[:])
+}
+
+const (
+	lsb = 0x0101010101010101
+	msb = 0x8080808080808080
+)
+
+// special8 flags the bytes of x (little-endian) that are not plain; the
+// lowest flag is exact.
+func special8(x uint64) uint64 {
+	q := x ^ (lsb * '"')
+	e := x ^ (lsb * '\\')
+	return ((x-lsb*0x20)&^x | (q-lsb)&^q | (e-lsb)&^e | x) & msb
+}
+
 // appendString appends s as a JSON string, as encoding/json does with HTML
 // escaping off.
 func appendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		c := s[i]
-		if plain[c] {
-			i++
-			continue
+		if i = skipPlain(s, i); i == len(s) {
+			break
 		}
+		c := s[i]
 		if c < utf8.RuneSelf {
 			b = append(b, s[start:i]...)
 			switch c {

@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -34,46 +35,58 @@ const (
 // string (so a pooled Env does not keep an old event's bytes alive). The
 // names and kinds are those of fieldTypes.
 func field(key string) (string, int) {
+	name, kind, _ := fieldInfo(key)
+	return name, kind
+}
+
+// fieldInfo is field with the field's index in fieldList (-1 for other
+// keys).
+func fieldInfo(key string) (string, int, int) {
 	switch key {
 	case "type":
-		return "type", stringField
+		return "type", stringField, 0
 	case "event":
-		return "event", stringField
+		return "event", stringField, 1
 	case "name":
-		return "name", stringField
+		return "name", stringField, 2
 	case "category":
-		return "category", stringField
+		return "category", stringField, 3
 	case "userId":
-		return "userId", stringField
+		return "userId", stringField, 4
 	case "anonymousId":
-		return "anonymousId", stringField
+		return "anonymousId", stringField, 5
 	case "groupId":
-		return "groupId", stringField
+		return "groupId", stringField, 6
 	case "previousId":
-		return "previousId", stringField
+		return "previousId", stringField, 7
 	case "messageId":
-		return "messageId", stringField
+		return "messageId", stringField, 8
 	case "source":
-		return "source", stringField
+		return "source", stringField, 9
 	case "timestamp":
-		return "timestamp", timeField
+		return "timestamp", timeField, 10
 	case "originalTimestamp":
-		return "originalTimestamp", timeField
+		return "originalTimestamp", timeField, 11
 	case "sentAt":
-		return "sentAt", timeField
+		return "sentAt", timeField, 12
 	case "receivedAt":
-		return "receivedAt", timeField
+		return "receivedAt", timeField, 13
 	case "properties":
-		return "properties", objectField
+		return "properties", objectField, 14
 	case "traits":
-		return "traits", objectField
+		return "traits", objectField, 15
 	case "context":
-		return "context", objectField
+		return "context", objectField, 16
 	case "integrations":
-		return "integrations", objectField
+		return "integrations", objectField, 17
 	}
-	return key, skipField
+	return key, skipField, -1
 }
+
+// fieldList names the fields by their index.
+var fieldList = [...]string{"type", "event", "name", "category", "userId", "anonymousId", "groupId",
+	"previousId", "messageId", "source", "timestamp", "originalTimestamp", "sentAt", "receivedAt",
+	"properties", "traits", "context", "integrations"}
 
 // NewEnv decodes a stored event (the JSON of core/event.Event) into an
 // environment. Only the Segment fields listed in the package documentation
@@ -97,11 +110,15 @@ func decodeEnv(env Env, data []byte, a *arena) error {
 		d = new(decoder)
 	}
 	*d = decoder{s: string(data), stack: d.stack[:0], keys: d.keys[:0], arena: a}
+	// About a quarter of the quotes open a string value: size the array
+	// boxing them to that (box.go).
+	d.boxes.sizes.strs = bytes.Count(data, quote)/4 + 1
 	err := d.event(env)
 	clear(d.stack)
 	clear(d.keys)
 	d.s = ""
 	d.arena = nil
+	d.boxes = boxes{}
 	if cap(d.stack) <= 1024 && cap(d.keys) <= 1024 {
 		decoders.Put(d)
 	}
@@ -123,6 +140,10 @@ type decoder struct {
 	stack []any // values of the arrays and objects being decoded
 	keys  []string
 	arena *arena // where objects and arrays come from; nil: make them
+	// strict makes skipping check numbers as decoding them would (a
+	// projection skips parts of fields that NewEnv decodes).
+	strict bool
+	boxes  boxes // the decoded strings and numbers (box.go)
 }
 
 // arena recycles the objects and arrays of decoded events whose Env does not
@@ -150,6 +171,11 @@ func (a *arena) newMap(n int) map[string]any {
 }
 
 func (a *arena) newArray(n int) []any {
+	if n == 0 {
+		// Not a nil slice, which ?? would take for a missing value: [] is
+		// an empty array here as in NewEnv, whatever the slab holds.
+		return emptyList
+	}
 	if cap(a.slab)-len(a.slab) < n {
 		a.slab = make([]any, 0, max(2*cap(a.slab), n, 64))
 	}
@@ -175,6 +201,8 @@ func (a *arena) reset() bool {
 
 var errEnd = errors.New("unexpected end of JSON")
 
+var quote = []byte{'"'}
+
 // decoders keeps decoders for their scratch space.
 var decoders sync.Pool
 
@@ -183,6 +211,13 @@ func (d *decoder) errorf(format string, args ...any) error {
 }
 
 func (d *decoder) space() {
+	if d.i < len(d.s) && d.s[d.i] > ' ' {
+		return // the usual case, compact JSON: inlined
+	}
+	d.spaces()
+}
+
+func (d *decoder) spaces() {
 	for d.i < len(d.s) {
 		switch d.s[d.i] {
 		case ' ', '\t', '\n', '\r':
@@ -331,7 +366,11 @@ func (d *decoder) value(skip bool) (any, error) {
 	}
 	switch c := d.s[d.i]; {
 	case c == '"':
-		return d.str(skip)
+		s, err := d.str(skip)
+		if skip || err != nil {
+			return nil, err
+		}
+		return d.boxes.string(s), nil
 	case c == '{':
 		return d.object(skip)
 	case c == '[':
@@ -470,7 +509,7 @@ func (d *decoder) array(skip bool) (any, error) {
 	copy(a, vals)
 	clear(vals)
 	d.stack = d.stack[:base]
-	return a, nil
+	return d.boxes.list(a), nil
 }
 
 // number decodes a JSON number: an int when it is an integer that fits,
@@ -520,11 +559,14 @@ func (d *decoder) number(skip bool) (any, error) {
 		}
 	}
 	d.i = i
-	if skip {
+	if skip && !d.strict {
 		return nil, nil
 	}
 	text := s[start:i]
 	if integer && len(text) <= 18 {
+		if skip {
+			return nil, nil
+		}
 		// At most 18 digits always fits in an int64.
 		n, neg := 0, text[0] == '-'
 		for _, c := range []byte(text) {
@@ -535,11 +577,14 @@ func (d *decoder) number(skip bool) (any, error) {
 		if neg {
 			n = -n
 		}
-		return n, nil
+		return d.boxes.int(n), nil
 	}
 	if integer {
 		if n, err := strconv.ParseInt(text, 10, 64); err == nil {
-			return int(n), nil
+			if skip {
+				return nil, nil
+			}
+			return d.boxes.int(int(n)), nil
 		}
 	}
 	f, err := strconv.ParseFloat(text, 64)
@@ -547,7 +592,10 @@ func (d *decoder) number(skip bool) (any, error) {
 		d.i = start
 		return nil, d.errorf("number %s is out of range", text)
 	}
-	return f, nil
+	if skip {
+		return nil, nil
+	}
+	return d.boxes.float(f), nil
 }
 
 // str decodes a string starting at its opening quote. Strings without
@@ -558,11 +606,10 @@ func (d *decoder) str(skip bool) (string, error) {
 	start := d.i
 	s := d.s
 	for i := start; i < len(s); {
-		c := s[i]
-		if plain[c] {
-			i++
-			continue
+		if i = skipPlain(s, i); i == len(s) {
+			break
 		}
+		c := s[i]
 		switch {
 		case c == '"':
 			d.i = i + 1

@@ -150,6 +150,15 @@ var direct = func() map[string][3]any {
 	return m
 }()
 
+// byName holds the functions of functions() by name.
+var byName = func() map[string]fn {
+	m := map[string]fn{}
+	for _, f := range functions() {
+		m[f.name] = f
+	}
+	return m
+}()
+
 // must returns v, or panics with err for the VM to report.
 func must(v any, err error) any {
 	if err != nil {

@@ -24,6 +24,7 @@ type Program struct {
 	vms      sync.Pool   // *vm.VM
 	arenas   sync.Pool   // *arena, for Apply
 	bufs     sync.Pool   // *[]byte, for Apply
+	fast     *fastProg   // the fast path (fast.go); nil if none
 }
 
 // shape is one value of map:: an object or array to build, a literal, or
@@ -31,6 +32,7 @@ type Program struct {
 type shape struct {
 	kind   shapeKind
 	keys   []string // objectShape: field names, in file order
+	names  []string // objectShape: the names as JSON, with the colon after them
 	fields []*shape // objectShape: values; arrayShape: items
 	value  any      // literalShape
 	leaf   int      // exprShape: index of its expression's value
@@ -67,6 +69,9 @@ func (p *Program) Match(env Env) (bool, error) {
 	default:
 		return true, nil
 	}
+	if matched, ok := p.fastMatch(env); ok {
+		return matched, nil
+	}
 	v, err := p.run(p.whenProg, env, []*leaf{p.when})
 	if err != nil {
 		return false, err
@@ -94,9 +99,12 @@ func (p *Program) Map(env Env) (map[string]any, error) {
 		}
 		return out, nil
 	}
-	values, err := p.values(env)
-	if err != nil {
-		return nil, err
+	values, ok := p.fastValues(env)
+	if !ok {
+		var err error
+		if values, err = p.values(env); err != nil {
+			return nil, err
+		}
 	}
 	out, _ := build(p.out, values).(map[string]any)
 	if out == nil {
@@ -138,6 +146,17 @@ func (p *Program) values(env Env) ([]any, error) {
 // keys sorted). json.Number values are written verbatim. Apply reuses its
 // scratch memory, so it is the fast way to map stored events.
 func (p *Program) Apply(data []byte) (out []byte, matched bool, err error) {
+	if p.fast != nil {
+		if out, matched, ok := p.applyFast(data); ok {
+			return out, matched, nil
+		}
+	}
+	return p.applySlow(data)
+}
+
+// applySlow is Apply the ordinary way: decode the whole event, evaluate on
+// the VM. It decides every event the fast path gives up on.
+func (p *Program) applySlow(data []byte) (out []byte, matched bool, err error) {
 	a, _ := p.arenas.Get().(*arena)
 	if a == nil {
 		a = &arena{env: make(Env, 16)}

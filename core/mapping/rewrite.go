@@ -31,6 +31,37 @@ type rewriter struct {
 	shift   int
 	usesRun bool
 	paths   map[*ast.CallNode][]any // the constant keys of the fetches made
+	calls   map[*ast.CallNode]made  // what the calls it made do, for fast.go
+}
+
+// made describes a call the rewriter made, so that fast.go can evaluate it
+// without the VM.
+type made struct {
+	kind  madeKind
+	keys  []any          // madePath: the constant keys
+	table map[string]any // madeLookup: the constant map
+	name  string         // madeDirect: the function
+	one   func(a any) (any, error)
+	two   func(a, b any) (any, error)
+}
+
+type madeKind uint8
+
+const (
+	madePath    madeKind = iota + 1 // fetchPath(keys)(obj)
+	madeFetch                       // fetch(obj, key)
+	madeLookup                      // lookupIn(table)(key)
+	madeDirect                      // the direct form of a function of one or two arguments
+	madeOrEmpty                     // orEmpty(list)
+	madeTick                        // tick(run), first in a loop body
+)
+
+func (r *rewriter) record(c *ast.CallNode, m made) *ast.CallNode {
+	if r.calls == nil {
+		r.calls = map[*ast.CallNode]made{}
+	}
+	r.calls[c] = m
+	return c
 }
 
 func (r *rewriter) at(n ast.Node, loc file.Location) ast.Node {
@@ -126,7 +157,7 @@ func (r *rewriter) walk(n *ast.Node) {
 			// one of its values, all scalars, is used.
 			if m, isMap := m.(map[string]any); isMap && !x.Method && scalars(m) {
 				r.walk(&x.Property)
-				*n = r.call(lookupIn(m), loc, x.Property)
+				*n = r.record(r.call(lookupIn(m), loc, x.Property), made{kind: madeLookup, table: m})
 				return
 			}
 		}
@@ -138,7 +169,7 @@ func (r *rewriter) walk(n *ast.Node) {
 		}
 		key, ok := constantKey(x.Property)
 		if !ok {
-			*n = r.call(fetch, loc, x.Node, x.Property)
+			*n = r.record(r.call(fetch, loc, x.Node, x.Property), made{kind: madeFetch})
 			return
 		}
 		base, keys := x.Node, []any{key}
@@ -147,7 +178,7 @@ func (r *rewriter) walk(n *ast.Node) {
 			base = inner.Arguments[0]
 			keys = append(append([]any{}, r.paths[inner]...), key)
 		}
-		c := r.call(fetchPath(keys), loc, base)
+		c := r.record(r.call(fetchPath(keys), loc, base), made{kind: madePath, keys: keys})
 		if r.paths == nil {
 			r.paths = map[*ast.CallNode][]any{}
 		}
@@ -170,7 +201,8 @@ func (r *rewriter) walk(n *ast.Node) {
 			callee := r.at(&ast.IdentifierNode{Value: internal + id.Value}, id.Location())
 			*n = r.at(&ast.CallNode{Callee: callee, Arguments: append([]ast.Node{r.runRef(loc)}, x.Arguments...)}, loc)
 		case len(x.Arguments) <= 2 && direct[id.Value][len(x.Arguments)] != nil:
-			*n = r.call(direct[id.Value][len(x.Arguments)], loc, x.Arguments...)
+			f := byName[id.Value]
+			*n = r.record(r.call(direct[id.Value][len(x.Arguments)], loc, x.Arguments...), made{kind: madeDirect, name: f.name, one: f.one, two: f.two})
 		}
 	case *ast.BuiltinNode:
 		wrap := loops[x.Name] && len(x.Arguments) > 0 && x.Arguments[0].Type().Kind() == reflect.Interface
@@ -181,12 +213,12 @@ func (r *rewriter) walk(n *ast.Node) {
 		if wrap {
 			// A missing list is an empty one: map(properties.products, ...)
 			// on an event without products.
-			x.Arguments[0] = r.call(orEmpty, x.Arguments[0].Location(), x.Arguments[0])
+			x.Arguments[0] = r.record(r.call(orEmpty, x.Arguments[0].Location(), x.Arguments[0]), made{kind: madeOrEmpty})
 		}
 	case *ast.PredicateNode:
 		r.walk(&x.Node)
 		body := x.Node
-		seq := &ast.SequenceNode{Nodes: []ast.Node{r.call(tick, loc, r.runRef(loc)), body}}
+		seq := &ast.SequenceNode{Nodes: []ast.Node{r.record(r.call(tick, loc, r.runRef(loc)), made{kind: madeTick}), body}}
 		x.Node = r.at(seq, body.Location())
 	case *ast.VariableDeclaratorNode:
 		r.walk(&x.Value)

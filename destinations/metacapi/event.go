@@ -88,18 +88,22 @@ func (p *problem) reason() string { return strings.Join(p.reasons, "; ") }
 // rejection code and reason; drops are returned in both cases.
 func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 	p := &prepared{ev: e}
-	var obj map[string]any
-	dec := json.NewDecoder(bytes.NewReader(e.Payload))
-	dec.UseNumber()
-	if err := dec.Decode(&obj); err != nil || obj == nil {
-		return p, &problem{code: CodeInvalidPayload, reasons: []string{"payload is not a JSON object"}}
+	obj, ok := decodePayload(e.Payload)
+	if !ok {
+		dec := json.NewDecoder(bytes.NewReader(e.Payload))
+		dec.UseNumber()
+		if err := dec.Decode(&obj); err != nil || obj == nil {
+			return p, &problem{code: CodeInvalidPayload, reasons: []string{"payload is not a JSON object"}}
+		}
 	}
 	var pr problem
 
 	// event_name (ref §3).
 	if s, ok := obj["event_name"].(string); ok && strings.TrimSpace(s) != "" {
 		p.name = strings.TrimSpace(s)
-		obj["event_name"] = p.name
+		if p.name != s { // an unchanged value is left as it is, not boxed again
+			obj["event_name"] = p.name
+		}
 	} else {
 		pr.add(CodeMissingEventName, "event_name is required and must be a non-empty string")
 	}
@@ -113,7 +117,9 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 		pr.add(CodeInvalidActionSource, "action_source %q is not one of %s", clip(s), strings.Join(actionSources, ", "))
 	default:
 		src = strings.ToLower(strings.TrimSpace(s))
-		obj["action_source"] = src
+		if src != s {
+			obj["action_source"] = src
+		}
 	}
 
 	// event_time (ref §2, §3).
@@ -154,14 +160,14 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 		p.id = derivedEventID(e)
 		p.derivedID = true
 	}
-	if p.id != "" {
-		obj["event_id"] = p.id
+	if old, same := obj["event_id"].(string); p.id != "" && (!same || old != p.id) {
+		obj["event_id"] = p.id // an unchanged string is left as it is, not boxed again
 	}
 
 	// user_data (ref §4).
 	url, _ := obj["event_source_url"].(string)
 	url = strings.TrimSpace(url)
-	present := map[string]bool{}
+	var present keySet
 	switch ud := obj["user_data"].(type) {
 	case map[string]any:
 		opts := c.normalize
@@ -175,8 +181,8 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 			}
 		}
 		for k, v := range out {
-			if customerInfoKeys[k] && nonEmpty(v) {
-				present[k] = true
+			if bit := infoBits[k]; bit != 0 && nonEmpty(v) {
+				present |= bit
 			}
 		}
 		obj["user_data"] = out
@@ -186,7 +192,10 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 		pr.add(CodeMissingUserData, "user_data must be an object")
 	}
 	for _, k := range MatchKeys {
-		if present[k] {
+		if present.has(k) {
+			if p.keys == nil {
+				p.keys = make([]string, 0, len(MatchKeys))
+			}
 			p.keys = append(p.keys, k)
 		}
 	}
@@ -196,20 +205,20 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 		if url == "" {
 			pr.add(CodeWebsiteRequirements, "event_source_url is required for action_source website")
 		}
-		if !present["client_user_agent"] {
+		if !present.has("client_user_agent") {
 			pr.add(CodeWebsiteRequirements, "user_data.client_user_agent is required for action_source website")
 		}
 	}
 
 	// Enough customer information (ref §4).
 	if _, isObj := obj["user_data"].(map[string]any); isObj {
-		if len(present) == 0 {
+		if present == 0 {
 			pr.add(CodeNoCustomerInfo, "user_data has no usable customer information parameter%s", dropHint(p.drops))
 		} else {
 			for _, combo := range invalidCombinations {
-				if subset(present, combo) {
+				if present.within(combo) {
 					pr.add(CodeNoCustomerInfo, "user_data holds only %s, a combination Meta refuses as too broad to match (add em, ph, external_id, fbp, fbc or client_ip_address)%s",
-						strings.Join(sortedKeys(present), "+"), dropHint(p.drops))
+						strings.Join(present.sorted(), "+"), dropHint(p.drops))
 					break
 				}
 			}
@@ -222,13 +231,17 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 	case map[string]any:
 		if v, ok := cd["value"]; ok {
 			if n, ok := number(v); ok {
-				cd["value"] = n
+				if old, same := v.(json.Number); !same || old != n {
+					cd["value"] = n
+				}
 			} else if v != nil {
 				pr.add(CodeInvalidField, "custom_data.value must be a number")
 			}
 		}
 		if cur, ok := cd["currency"].(string); ok {
-			cd["currency"] = strings.ToUpper(strings.TrimSpace(cur))
+			if up := strings.ToUpper(strings.TrimSpace(cur)); up != cur {
+				cd["currency"] = up
+			}
 		}
 		if p.name == "Purchase" {
 			if _, ok := number(cd["value"]); !ok {
@@ -287,7 +300,7 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 	if pr.code != "" {
 		return p, &pr
 	}
-	body, err := json.Marshal(obj)
+	body, err := marshalJSON(obj)
 	if err != nil {
 		return p, &problem{code: CodeInvalidPayload, reasons: []string{"payload cannot be encoded as JSON"}}
 	}
@@ -299,13 +312,13 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 // stateKey is the host state key of (pixel_id, event_name, event_id):
 // a digest, so any event name or ID makes a valid key.
 func (c *config) stateKey(name, id string) string {
-	h := sha256.New()
-	h.Write([]byte(c.pixelID))
-	h.Write([]byte{0})
-	h.Write([]byte(name))
-	h.Write([]byte{0})
-	h.Write([]byte(id))
-	return "dedupe." + hex.EncodeToString(h.Sum(nil)[:20])
+	var buf [256]byte
+	in := append(append(append(append(append(buf[:0], c.pixelID...), 0), name...), 0), id...)
+	sum := sha256.Sum256(in)
+	var out [len("dedupe.") + 40]byte
+	copy(out[:], "dedupe.")
+	hex.Encode(out[len("dedupe."):], sum[:20])
+	return string(out[:])
 }
 
 // derivedEventID is a stable event_id for an event mapped without one:
@@ -410,21 +423,52 @@ func nonEmpty(v any) bool {
 	return true
 }
 
-func subset(present map[string]bool, combo []string) bool {
-	for k := range present {
-		if !slices.Contains(combo, k) {
-			return false
-		}
+// keySet is a set of customerInfoKeys, one bit each (there are fewer than
+// 64): prepare builds one per event, and a map cost several allocations.
+type keySet uint64
+
+// infoKeys lists customerInfoKeys sorted; a key's bit is its index.
+var infoKeys = func() []string {
+	keys := make([]string, 0, len(customerInfoKeys))
+	for k := range customerInfoKeys {
+		keys = append(keys, k)
 	}
-	return true
+	slices.Sort(keys)
+	return keys
+}()
+
+// infoBits maps each of infoKeys to its bit.
+var infoBits = func() map[string]keySet {
+	m := make(map[string]keySet, len(infoKeys))
+	for i, k := range infoKeys {
+		m[k] = 1 << i
+	}
+	return m
+}()
+
+func keyBit(k string) keySet { return infoBits[k] }
+
+func (s keySet) with(k string) keySet { return s | keyBit(k) }
+
+func (s keySet) has(k string) bool { return s&keyBit(k) != 0 }
+
+// within reports whether every key of s is in combo.
+func (s keySet) within(combo []string) bool {
+	var c keySet
+	for _, k := range combo {
+		c |= keyBit(k)
+	}
+	return s&^c == 0
 }
 
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+// sorted lists the keys of s in order.
+func (s keySet) sorted() []string {
+	var out []string
+	for i, k := range infoKeys {
+		if s&(1<<i) != 0 {
+			out = append(out, k)
+		}
 	}
-	slices.Sort(out)
 	return out
 }
 

@@ -128,7 +128,8 @@ func looksUSZip(s string) bool {
 	return true
 }
 
-func usZip(s string) (string, error) {
+// appendUSZip is usZip appending to dst; ok is false where usZip fails.
+func appendUSZip(dst []byte, s string) ([]byte, bool) {
 	var d [16]byte
 	n := 0
 	for i := 0; i < len(s); i++ {
@@ -136,25 +137,35 @@ func usZip(s string) (string, error) {
 		switch {
 		case '0' <= c && c <= '9':
 			if n == len(d) {
-				return "", ErrInvalidZip
+				return dst, false
 			}
 			d[n] = c
 			n++
 		case c == ' ' || c == '-' || c == '.':
 			if n != 5 && n != 0 && c == '-' {
-				return "", ErrInvalidZip
+				return dst, false
 			}
 		default:
-			return "", ErrInvalidZip
+			return dst, false
 		}
 	}
 	switch {
 	case n == 5 || n == 9:
-		return string(d[:5]), nil
+		return append(dst, d[:5]...), true
 	case n == 3 || n == 4:
-		return strings.Repeat("0", 5-n) + string(d[:n]), nil
+		dst = append(dst, "00"[:5-n]...)
+		return append(dst, d[:n]...), true
 	}
-	return "", ErrInvalidZip
+	return dst, false
+}
+
+func usZip(s string) (string, error) {
+	var b [5]byte
+	out, ok := appendUSZip(b[:0], s)
+	if !ok {
+		return "", ErrInvalidZip
+	}
+	return string(out), nil
 }
 
 // Country normalises country to the lower-case ISO 3166-1 alpha-2 code.
@@ -162,6 +173,21 @@ func usZip(s string) (string, error) {
 // accepted ("US", "USA", "United States", "UK", "Deutschland"). Anything
 // else gives [ErrInvalidCountry].
 func Country(raw string) (string, error) {
+	if len(raw) <= 64 && isASCII(raw) {
+		// filterLower into a stack buffer: no allocation. For ASCII
+		// letters foldKey changes nothing, so one lookup decides.
+		var buf [64]byte
+		b := appendFiltered(buf[:0], raw, keepLetters)
+		if code, ok := tables().countries[string(b)]; ok && len(b) > 0 {
+			return code, nil
+		}
+		return "", ErrInvalidCountry
+	}
+	return countrySlow(raw)
+}
+
+// countrySlow is Country for any input.
+func countrySlow(raw string) (string, error) {
 	s := filterLower(raw, keepLetters)
 	if s == "" {
 		return "", ErrInvalidCountry

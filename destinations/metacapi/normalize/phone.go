@@ -1,8 +1,10 @@
 package normalize
 
 import (
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/nyaruka/phonenumbers"
 )
@@ -27,16 +29,42 @@ func Phone(raw, region string) (out string, err error) {
 	if len(s) > 64 {
 		return "", ErrInvalidPhone
 	}
-	region = strings.ToUpper(region)
-	if e, ok := fastPhone(s, region); ok {
-		return e, nil
+	region = upperRegion(region)
+	var buf [24]byte
+	if b, ok := appendFastPhone(buf[:0], s, region); ok {
+		return string(b), nil
 	}
+	return phoneSlow(s, region)
+}
+
+// phoneSlow is Phone through phonenumbers, for a trimmed number and an
+// upper-case region.
+func phoneSlow(s, region string) (out string, err error) {
 	defer func() {
 		if recover() != nil { // phonenumbers must never take the batch down
 			out, err = "", ErrInvalidPhone
 		}
 	}()
 	return slowPhone(s, region)
+}
+
+// upperRegions maps region codes in either case to upper case.
+var upperRegions = sync.OnceValue(func() map[string]string {
+	m := map[string]string{}
+	for r := range phonenumbers.GetSupportedRegions() {
+		m[r] = r
+		m[strings.ToLower(r)] = r
+	}
+	return m
+})
+
+// upperRegion is strings.ToUpper(region), without allocating for region
+// codes.
+func upperRegion(region string) string {
+	if u, ok := upperRegions()[region]; ok {
+		return u
+	}
+	return strings.ToUpper(region)
 }
 
 // slowPhone is the reference path through phonenumbers.
@@ -121,10 +149,22 @@ var fastCC = map[string]string{
 	"41": "0", "43": "0", "46": "0", "353": "0",
 }
 
-// fastPhone handles numbers made only of digits and the usual separators,
-// for the regions above. It returns ok=false whenever the answer could
-// differ from phonenumbers', leaving the number to slowPhone.
+// fastPhone handles numbers made only of digits and the usual separators:
+// international numbers ("+" or "00") for any country calling code, and
+// national numbers for the regions above. It returns ok=false whenever the
+// answer could differ from phonenumbers', leaving the number to
+// slowPhone.
 func fastPhone(s, region string) (string, bool) {
+	var buf [24]byte
+	b, ok := appendFastPhone(buf[:0], s, region)
+	if !ok {
+		return "", false
+	}
+	return string(b), true
+}
+
+// appendFastPhone is fastPhone appending the digits to dst.
+func appendFastPhone(dst []byte, s, region string) ([]byte, bool) {
 	var buf [24]byte
 	n := 0
 	plus := false
@@ -133,76 +173,154 @@ func fastPhone(s, region string) (string, bool) {
 		switch {
 		case '0' <= c && c <= '9':
 			if n == len(buf) {
-				return "", false
+				return dst, false
 			}
 			buf[n] = c
 			n++
 		case c == '+':
 			if n != 0 || plus {
-				return "", false
+				return dst, false
 			}
 			plus = true
 		case c == ' ' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')':
 			// Separators. A "(0)" trunk prefix after a country code leaves a
 			// national number starting with 0, which fastNSN refuses.
 		default:
-			return "", false
+			return dst, false
 		}
 	}
 	d := buf[:n]
 	regionCC := fastRegions[region]
-	if !plus && len(d) > 2 && d[0] == '0' && d[1] == '0' && d[2] != '0' && (region == "" || regionCC != "") {
+	// "00" is the international prefix of the regions above but for the
+	// NANP ones (011), where phonenumbers may read 00… as a national
+	// number; without a region, slowPhone reads it as international.
+	if !plus && len(d) > 2 && d[0] == '0' && d[1] == '0' && d[2] != '0' && (region == "" || regionCC != "" && regionCC != "1") {
 		d, plus = d[2:], true
 	}
 	if plus {
 		for l := 1; l <= 3 && l < len(d); l++ {
 			cc := string(d[:l])
 			if _, ok := fastCC[cc]; ok {
-				return fastNSN(cc, d[l:])
+				return fastNSN(dst, cc, d[l:])
 			}
 		}
-		return "", false
+		return fastIntl(dst, d)
 	}
 	if regionCC == "" {
-		return "", false
+		return dst, false
 	}
 	if regionCC == "1" {
 		if len(d) == 11 && d[0] == '1' {
 			d = d[1:]
 		}
-		return fastNSN("1", d)
+		return fastNSN(dst, "1", d)
 	}
 	trunk := fastCC[regionCC]
 	if trunk == "" || len(d) < 2 || d[0] != trunk[0] || d[1] == '0' {
-		return "", false
+		return dst, false
 	}
-	return fastNSN(regionCC, d[1:])
+	return fastNSN(dst, regionCC, d[1:])
 }
 
 // fastNSN checks a national significant number for a fast country code.
-func fastNSN(cc string, nsn []byte) (string, bool) {
+func fastNSN(dst []byte, cc string, nsn []byte) ([]byte, bool) {
 	if len(nsn) < 4 || nsn[0] == '0' || nsn[0] == '1' && cc == "1" {
-		return "", false
+		return dst, false
 	}
 	if cc == "1" {
 		if len(nsn) != 10 {
-			return "", false
+			return dst, false
 		}
 	} else {
-		v, err := strconv.ParseUint(string(nsn), 10, 64)
-		if err != nil {
-			return "", false
-		}
 		ccn, _ := strconv.Atoi(cc)
-		num := &phonenumbers.PhoneNumber{CountryCode: ptr(int32(ccn)), NationalNumber: &v}
-		if phonenumbers.IsPossibleNumberWithReason(num) != phonenumbers.IS_POSSIBLE {
-			return "", false
+		if !possible(ccn, nsn) {
+			return dst, false
 		}
 	}
-	b := make([]byte, 0, len(cc)+len(nsn))
-	b = append(b, cc...)
-	b = append(b, nsn...)
-	return string(b), true
+	dst = append(dst, cc...)
+	return append(dst, nsn...), true
 }
+
+// possible reports whether phonenumbers finds a national significant
+// number (without leading zeros) of a possible length for the country
+// calling code.
+func possible(cc int, nsn []byte) bool {
+	v, err := strconv.ParseUint(string(nsn), 10, 64)
+	if err != nil {
+		return false
+	}
+	num := &phonenumbers.PhoneNumber{CountryCode: ptr(int32(cc)), NationalNumber: &v}
+	return phonenumbers.IsPossibleNumberWithReason(num) == phonenumbers.IS_POSSIBLE
+}
+
+// fastIntl handles the digits of an international number (after "+" or
+// "00") for the country calling codes fastCC does not list, as
+// phonenumbers.Parse does: the country calling code is the first prefix of
+// one to three digits that is a valid code; the rest is the national
+// significant number unless the country's national prefix for parsing
+// matches at its start (then phonenumbers may strip it, and the number is
+// left to it), or it starts with 0 (kept as Italian leading zeros); then
+// its length must be possible. The digits of such a number, read again
+// after a "+", give the same answer, as parsePossible requires.
+func fastIntl(dst []byte, d []byte) ([]byte, bool) {
+	if len(d) == 0 || d[0] == '0' {
+		return dst, false
+	}
+	prefixes := intlPrefixes()
+	for l := 1; l <= 3 && l < len(d); l++ {
+		cc, _ := strconv.Atoi(string(d[:l]))
+		if len(phonenumbers.GetRegionCodesForCountryCode(cc)) == 0 {
+			continue
+		}
+		nsn := d[l:]
+		prefix, known := prefixes[cc]
+		switch {
+		case !known, len(nsn) < 4, len(nsn) > 17, nsn[0] == '0',
+			prefix != nil && prefix.MatchString(string(nsn)), !possible(cc, nsn):
+			return dst, false
+		}
+		dst = append(dst, d[:l]...)
+		return append(dst, nsn...), true
+	}
+	return dst, false
+}
+
+// intlPrefixes maps each country calling code to the national prefix for
+// parsing of its main region, as phonenumbers matches it ("^(?:…)"), or to
+// nil when there is none. Codes whose metadata cannot be read are absent.
+var intlPrefixes = sync.OnceValue(func() map[int]*regexp.Regexp {
+	out := map[int]*regexp.Regexp{}
+	coll, err := phonenumbers.MetadataCollection()
+	if err != nil {
+		return out
+	}
+	regions := map[string]*phonenumbers.PhoneMetadata{}
+	nonGeo := map[int]*phonenumbers.PhoneMetadata{}
+	for _, m := range coll.GetMetadata() {
+		if m.GetId() == "001" {
+			nonGeo[int(m.GetCountryCode())] = m
+		} else {
+			regions[m.GetId()] = m
+		}
+	}
+	for cc := range phonenumbers.GetSupportedCallingCodes() {
+		region := phonenumbers.GetRegionCodeForCountryCode(cc)
+		m := regions[region]
+		if region == "001" {
+			m = nonGeo[cc]
+		}
+		if m == nil || int(m.GetCountryCode()) != cc {
+			continue
+		}
+		var re *regexp.Regexp
+		if p := m.GetNationalPrefixForParsing(); p != "" {
+			if re, err = regexp.Compile("^(?:" + p + ")"); err != nil {
+				continue
+			}
+		}
+		out[cc] = re
+	}
+	return out
+})
 
 func ptr[T any](v T) *T { return &v }

@@ -2,7 +2,7 @@ package normalize
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
+	"encoding/binary"
 	"encoding/json"
 	"net/netip"
 	"strconv"
@@ -42,6 +42,16 @@ var hashedKeys = map[string]bool{
 	"doby": true, "app_user_id": true,
 }
 
+// isHashedKey is hashedKeys[key], as a switch (faster than hashing key).
+func isHashedKey(key string) bool {
+	switch key {
+	case "em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id",
+		"f5first", "f5last", "fi", "dobd", "dobm", "doby", "app_user_id":
+		return true
+	}
+	return false
+}
+
 // PassthroughKeys are the user_data keys that are never hashed. ip and fbc/
 // fbp are validated; the other identifiers are sent as given.
 var PassthroughKeys = []string{
@@ -71,42 +81,51 @@ var PassthroughKeys = []string{
 // is not modified.
 func UserData(in map[string]any, opts Options) (out map[string]any, drops []Drop) {
 	out = make(map[string]any, len(in))
-	if opts.Now.IsZero() {
-		opts.Now = time.Now()
-	}
 	country := userCountry(in["country"])
 	if country == "" && opts.DefaultCountry != "" {
 		country, _ = Country(opts.DefaultCountry)
 	}
 	// Normalise everything first, then hash all values into one buffer and
 	// one string, so an event costs a handful of allocations, not dozens.
+	// The normalised values to hash are written one after the other into
+	// norm and hashed from there, without a string each.
 	type item struct {
-		key  string
-		val  string
-		done bool // already a digest, or sent raw: no hashing
+		key        string
+		val        string // when done
+		start, end int    // in norm, when not done
+		done       bool   // already a digest, or sent raw: no hashing
 	}
 	var (
 		itemBuf [24]item
 		items   = itemBuf[:0]
 		scratch [4]string
+		normBuf [512]byte
+		norm    = normBuf[:0]
+		hashed  int
 	)
 	for key, v := range in {
 		if v == nil {
 			continue
 		}
-		if hashedKeys[key] {
+		if isHashedKey(key) {
 			vals, bad := values(v, scratch[:0])
 			if bad {
 				drops = append(drops, Drop{key, ErrInvalidType.Error()})
 			}
 			for _, raw := range vals {
-				n, done, err := normalizeValue(key, raw, country, &opts)
-				if err != nil {
+				start := len(norm)
+				var n string
+				var done bool
+				var err error
+				norm, n, done, err = normalizeInto(norm, key, raw, country, &opts)
+				switch {
+				case err != nil:
 					drops = append(drops, Drop{key, err.Error()})
-					continue
-				}
-				if n != "" {
-					items = append(items, item{key, n, done})
+				case done:
+					items = append(items, item{key: key, val: n, done: true})
+				case len(norm) > start:
+					items = append(items, item{key: key, start: start, end: len(norm)})
+					hashed++
 				}
 			}
 			continue
@@ -123,11 +142,15 @@ func UserData(in map[string]any, opts Options) (out map[string]any, drops []Drop
 	if len(items) == 0 {
 		return out, drops
 	}
-	hexBuf := make([]byte, 0, 64*len(items))
+	var hexArr [24 * 64]byte
+	hexBuf := hexArr[:0]
+	if hashed > len(itemBuf) {
+		hexBuf = make([]byte, 0, 64*hashed)
+	}
 	for _, it := range items {
 		if !it.done {
-			sum := sha256.Sum256([]byte(it.val))
-			hexBuf = hex.AppendEncode(hexBuf, sum[:])
+			sum := sha256.Sum256(norm[it.start:it.end])
+			hexBuf = appendHex(hexBuf, &sum)
 		}
 	}
 	hashes := string(hexBuf)
@@ -138,7 +161,10 @@ func UserData(in map[string]any, opts Options) (out map[string]any, drops []Drop
 		}
 		lists[i] = items[i].val
 	}
-	// Group by key (items of one key are contiguous), deduplicating.
+	// Group by key (items of one key are contiguous), deduplicating. Speed:
+	// each list goes into out boxed from one array of slice headers
+	// (boxSlice), not copied into an allocation of its own.
+	hdrs := make([][]string, 0, len(items))
 	for start := 0; start < len(items); {
 		end := start + 1
 		for end < len(items) && items[end].key == items[start].key {
@@ -150,10 +176,141 @@ func UserData(in map[string]any, opts Options) (out map[string]any, drops []Drop
 				list = append(list, h)
 			}
 		}
-		out[items[start].key] = list
+		hdrs = append(hdrs, list)
+		out[items[start].key] = boxSlice(&hdrs[len(hdrs)-1])
 		start = end
 	}
 	return out, drops
+}
+
+// normalizeInto appends the normalised form of raw, a value of a hashed
+// key, to dst, or returns it as val when it is done (already a digest, or
+// an external ID sent raw). It gives what normalizeValue gives: plain ASCII
+// values of the common keys are normalised straight into dst, all others
+// go through normalizeValue.
+func normalizeInto(dst []byte, key, raw, country string, opts *Options) (out []byte, val string, done bool, err error) {
+	if s := strings.TrimSpace(raw); s != "" && isASCII(s) && !IsSHA256Hex(s) && !isMD5Hex(s) {
+		if out, ok := appendASCII(dst, key, s, country, opts); ok {
+			return out, "", false, nil
+		}
+	}
+	n, done, err := normalizeValue(key, raw, country, opts)
+	if err != nil || done {
+		return dst, n, done, err
+	}
+	return append(dst, n...), "", false, nil
+}
+
+// appendASCII appends the normalised form of s (trimmed, ASCII, not empty,
+// not a digest) for key to dst, exactly as the key's normaliser makes it.
+// It returns ok=false for keys it does not handle and for values the
+// normaliser refuses or empties, which normalizeValue then handles.
+func appendASCII(dst []byte, key, s, country string, opts *Options) ([]byte, bool) {
+	start := len(dst)
+	switch key {
+	case "em":
+		// Email: lower case, without a "mailto:" prefix; validEmail does
+		// not depend on the case of ASCII letters.
+		if len(s) >= 7 && strings.EqualFold(s[:7], "mailto:") {
+			s = s[7:]
+		}
+		if !validEmail(s) {
+			return dst, false
+		}
+		return appendLowerASCII(dst, s), true
+	case "ph":
+		if len(s) > 64 {
+			return dst, false
+		}
+		return appendFastPhone(dst, s, upperRegion(country))
+	case "fn", "ln":
+		dst = appendFiltered(dst, s, keepLetters|keepDigits)
+	case "ct":
+		dst = appendFiltered(dst, s, keepLetters)
+	case "st":
+		dst = appendFiltered(dst, s, keepLetters)
+		if n := len(dst) - start; n > 2 && (country == "" || country == "us" || country == "ca") {
+			if code, ok := tables().states[string(dst[start:])]; ok {
+				dst = append(dst[:start], code...)
+			}
+		}
+	case "zp":
+		if country == "us" || country == "" && looksUSZip(s) {
+			return appendUSZip(dst, s)
+		}
+		if dst = appendFiltered(dst, s, keepLetters|keepDigits); len(dst)-start < 2 {
+			return dst[:start], false
+		}
+	case "country":
+		dst = appendFiltered(dst, s, keepLetters)
+		code, ok := tables().countries[string(dst[start:])]
+		if !ok {
+			return dst[:start], false
+		}
+		dst = append(dst[:start], code...)
+	case "external_id", "app_user_id":
+		if !opts.HashExternalID {
+			return dst, false
+		}
+		return appendLowerASCII(dst, s), true
+	default:
+		return dst, false
+	}
+	if len(dst) == start {
+		return dst, false
+	}
+	return dst, true
+}
+
+// appendLowerASCII appends s, ASCII, lower-cased.
+func appendLowerASCII(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
+}
+
+// appendFiltered is filterLower for ASCII s, appending to dst.
+func appendFiltered(dst []byte, s string, k keep) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case k&keepLetters != 0 && 'a' <= c && c <= 'z':
+			dst = append(dst, c)
+		case k&keepLetters != 0 && 'A' <= c && c <= 'Z':
+			dst = append(dst, c+'a'-'A')
+		case k&keepDigits != 0 && '0' <= c && c <= '9':
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// hexPairs holds the two lower-case hex digits of every byte, as a
+// little-endian 16-bit word (one store writes both).
+var hexPairs = func() (t [256]uint16) {
+	const digits = "0123456789abcdef"
+	for i := range t {
+		t[i] = uint16(digits[i>>4]) | uint16(digits[i&0xf])<<8
+	}
+	return t
+}()
+
+// appendHex appends the lower-case hex of a digest.
+func appendHex(dst []byte, sum *[32]byte) []byte {
+	n := len(dst)
+	dst = append(dst, make([]byte, 64)...)
+	out := (*[64]byte)(dst[n:])
+	for i := 0; i < 32; i += 4 {
+		w := uint64(hexPairs[sum[i]]) | uint64(hexPairs[sum[i+1]])<<16 |
+			uint64(hexPairs[sum[i+2]])<<32 | uint64(hexPairs[sum[i+3]])<<48
+		binary.LittleEndian.PutUint64(out[2*i:], w)
+	}
+	return dst
 }
 
 // normalizeValue normalises one raw value for a hashed key. done reports a
@@ -183,6 +340,9 @@ func normalizeValue(key, raw, country string, opts *Options) (n string, done boo
 			n = prefixRunes(n, 1)
 		}
 	case "db":
+		if opts.Now.IsZero() { // read the clock only when needed
+			opts.Now = time.Now()
+		}
 		n, err = DateOfBirth(s, opts.Now)
 	case "dobd", "dobm", "doby":
 		n, err = dobPart(key, s)
@@ -274,15 +434,16 @@ func scalar(v any) (string, bool) {
 }
 
 // passthrough checks an unhashed value. A nil value with a nil error means
-// the value was empty.
+// the value was empty. A value that stays the same is returned as v itself,
+// not boxed again.
 func passthrough(key string, v any) (any, error) {
 	switch key {
 	case "client_ip_address", "fbc", "fbp", "client_user_agent":
-		s, ok := v.(string)
+		orig, ok := v.(string)
 		if !ok {
 			return nil, ErrInvalidType
 		}
-		s = strings.TrimSpace(s)
+		s := strings.TrimSpace(orig)
 		if s == "" {
 			return nil, nil
 		}
@@ -292,7 +453,12 @@ func passthrough(key string, v any) (any, error) {
 			if err != nil {
 				return nil, ErrInvalidIP
 			}
-			return a.Unmap().String(), nil
+			var buf [64]byte
+			b := a.Unmap().AppendTo(buf[:0]) // as String()
+			if string(b) == orig {
+				return v, nil
+			}
+			return string(b), nil
 		case "fbc":
 			if !ValidFBC(s) {
 				return nil, ErrInvalidFBC
@@ -302,12 +468,18 @@ func passthrough(key string, v any) (any, error) {
 				return nil, ErrInvalidFBP
 			}
 		}
+		if len(s) == len(orig) {
+			return v, nil
+		}
 		return s, nil
 	}
-	if s, ok := v.(string); ok {
-		s = strings.TrimSpace(s)
+	if orig, ok := v.(string); ok {
+		s := strings.TrimSpace(orig)
 		if s == "" {
 			return nil, nil
+		}
+		if len(s) == len(orig) {
+			return v, nil
 		}
 		return s, nil
 	}

@@ -1,0 +1,249 @@
+package mapping
+
+import (
+	"crypto/sha256"
+
+	"github.com/expr-lang/expr/ast"
+	"strings"
+	"time"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// fastFuncs are forms of functions of one argument for the fast path that
+// give exactly what the registered ones give, but box new strings and
+// numbers in the evaluation's boxes (box.go) rather than one allocation
+// each. For arguments they do not expect they call the registered
+// function. ok is false where the function fails.
+var fastFuncs = map[string]func(b *boxes, a any) (any, bool){
+	"sha256":    fastSHA256,
+	"lower":     fastCase(false),
+	"upper":     fastCase(true),
+	"trim":      fastTrim,
+	"digits":    fastDigits,
+	"unix":      fastUnix("unix", time.Time.Unix),
+	"unixMilli": fastUnix("unixMilli", time.Time.UnixMilli),
+}
+
+// call1 is the registered function name of one argument.
+func call1(name string, a any) (any, bool) {
+	v, err := byName[name].one(a)
+	return v, err == nil
+}
+
+func fastSHA256(b *boxes, a any) (any, bool) {
+	s, ok := a.(string)
+	if !ok {
+		return call1("sha256", a)
+	}
+	if s == "" {
+		return nil, true
+	}
+	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(s), len(s))) // only read
+	out := b.newBytes(2 * sha256.Size)
+	for i, c := range sum {
+		out[2*i], out[2*i+1] = hexDigits[c>>4], hexDigits[c&0xF]
+	}
+	return b.stringOf(out), true
+}
+
+// fastCase is lower (upper: upper), strings.ToLower and ToUpper computed
+// here for ASCII.
+func fastCase(upper bool) func(b *boxes, a any) (any, bool) {
+	name, from, to := "lower", byte('A'), byte('Z')
+	if upper {
+		name, from, to = "upper", 'a', 'z'
+	}
+	return func(b *boxes, a any) (any, bool) {
+		s, ok := a.(string)
+		if !ok {
+			return call1(name, a)
+		}
+		first := -1
+		for i := 0; i < len(s); i++ {
+			c := s[i]
+			if c >= utf8.RuneSelf {
+				return call1(name, a)
+			}
+			if first < 0 && from <= c && c <= to {
+				first = i
+			}
+		}
+		if first < 0 {
+			return a, true // unchanged: same() gives the argument back
+		}
+		out := b.newBytes(len(s))
+		copy(out, s)
+		for i := first; i < len(out); i++ {
+			if c := out[i]; from <= c && c <= to {
+				out[i] = c ^ 0x20
+			}
+		}
+		return b.stringOf(out), true
+	}
+}
+
+func fastTrim(b *boxes, a any) (any, bool) {
+	s, ok := a.(string)
+	if !ok {
+		return call1("trim", a)
+	}
+	t := strings.TrimSpace(s)
+	if len(t) == len(s) {
+		return a, true
+	}
+	return b.string(t), true
+}
+
+func fastDigits(b *boxes, a any) (any, bool) {
+	s, ok := a.(string)
+	if !ok {
+		return call1("digits", a)
+	}
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			n++
+		}
+	}
+	if n == len(s) {
+		return a, true
+	}
+	out := b.newBytes(n)[:0]
+	for i := 0; i < len(s); i++ {
+		if s[i] >= '0' && s[i] <= '9' {
+			out = append(out, s[i])
+		}
+	}
+	return b.stringOf(out), true
+}
+
+func fastUnix(name string, conv func(time.Time) int64) func(b *boxes, a any) (any, bool) {
+	return func(b *boxes, a any) (any, bool) {
+		t, ok := a.(time.Time)
+		if !ok {
+			return call1(name, a)
+		}
+		return b.int(int(conv(t))), true
+	}
+}
+
+// contentsOutput is the value of contents(…) when it is a whole field of
+// map: and Apply only writes it: the products as Meta's contents without
+// a map for each (appendJSON writes it as it writes contents' result).
+type contentsOutput []contentsItem
+
+type contentsItem struct{ id, quantity, price any }
+
+// outputContents returns, for a leaf that is a call of contents, a fastFn
+// that gives a contentsOutput on the fast path of Apply (Map, which
+// returns the value, still gets contents' maps), and fn for other leaves.
+func (c *fastCompiler) outputContents(n ast.Node, fn fastFn) fastFn {
+	call, ok := n.(*ast.CallNode)
+	if m := c.calls[call]; !ok || m.kind != madeDirect || m.name != "contents" || len(call.Arguments) != 1 {
+		return fn
+	}
+	arg, ok := c.compile(call.Arguments[0])
+	if !ok {
+		return fn
+	}
+	return func(f *frame) (any, bool) {
+		if f.env != nil {
+			return fn(f)
+		}
+		v, ok := arg(f)
+		if !ok {
+			return nil, false
+		}
+		return contentsOf(v)
+	}
+}
+
+// contentsOf is contentsFn making a contentsOutput.
+func contentsOf(a any) (any, bool) {
+	list, ok, err := items("contents", a)
+	if !ok {
+		return nil, err == nil
+	}
+	var out contentsOutput
+	for _, it := range list {
+		p, ok := it.(map[string]any)
+		if !ok {
+			continue
+		}
+		id := firstOf(p, "product_id", "sku", "id")
+		if id == nil {
+			continue
+		}
+		if _, ok := id.(string); !ok {
+			if s, ok, _ := text("", id); ok {
+				id = s
+			}
+		}
+		c := contentsItem{id: id, quantity: p["quantity"], price: p["price"]}
+		if c.quantity == nil {
+			c.quantity = 1
+		}
+		if out == nil {
+			out = make(contentsOutput, 0, len(list))
+		}
+		out = append(out, c)
+	}
+	if out == nil {
+		return nil, true
+	}
+	return out, true
+}
+
+// appendContents writes c as appendJSON writes contents' result: an array
+// of objects with their keys sorted, at depth 0.
+func appendContents(b []byte, c contentsOutput) ([]byte, error) {
+	b = append(b, '[')
+	for i, it := range c {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		b = append(b, `{"id":`...)
+		if b, err = appendJSON(b, it.id, 2); err != nil {
+			return b, err
+		}
+		if it.price != nil {
+			b = append(b, `,"item_price":`...)
+			if b, err = appendJSON(b, it.price, 2); err != nil {
+				return b, err
+			}
+		}
+		b = append(b, `,"quantity":`...)
+		if b, err = appendJSON(b, it.quantity, 2); err != nil {
+			return b, err
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']'), nil
+}
+
+// fastPluck is pluckFn boxing its result in b.
+func fastPluck(b *boxes, a, field any) (any, bool) {
+	list, isList := a.([]any)
+	name, isString := field.(string)
+	if !isList || !isString {
+		v, err := pluckFn(a, field)
+		return v, err == nil && handled(v)
+	}
+	var out []any
+	for _, it := range list {
+		if m, ok := it.(map[string]any); ok {
+			if v := m[name]; v != nil {
+				if out == nil {
+					out = make([]any, 0, len(list))
+				}
+				out = append(out, v)
+			}
+		}
+	}
+	if out == nil {
+		return nil, true
+	}
+	return b.list(out), true
+}

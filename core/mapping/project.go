@@ -1,0 +1,332 @@
+package mapping
+
+import (
+	"errors"
+	"time"
+)
+
+// A projection is the parts of an event a program's fast path reads: the
+// fields and the constant paths into them (context.traits.email), as a
+// tree. Apply decodes only those into slots, one per value read whole, and
+// skips the rest of the event, still checking it exactly as NewEnv would
+// (syntax, nesting, numbers in range, the types of the Segment fields), so
+// an event NewEnv refuses is never mapped. The values the fast path does not
+// read are not decoded, which is most of an event: no maps, no arrays, no
+// boxed strings for them.
+type projection struct {
+	roots  [len(fieldList)]*pnode
+	nslots int
+}
+
+// pnode is a field, or a key inside one, that the program reads.
+type pnode struct {
+	key    string
+	slot   int      // ≥ 0: the value is decoded whole into this slot
+	kids   []*pnode // slot < 0: the keys read further, which must be objects
+	lo, hi int      // the slots of this node and of those under it
+}
+
+func (n *pnode) kid(key string) *pnode {
+	for _, k := range n.kids {
+		if k.key == key {
+			return k
+		}
+	}
+	return nil
+}
+
+// newProjection builds the projection of the reads, and sets each read's
+// slot and the keys still to follow from the slot's value. whole lists
+// fields read whole (by the expressions the VM evaluates).
+func newProjection(reads []*access, whole []string) *projection {
+	type build struct {
+		whole bool
+		keys  []string
+		kids  map[string]*build
+	}
+	var roots [len(fieldList)]*build
+	add := func(id int, path []string) {
+		if roots[id] == nil {
+			roots[id] = &build{kids: map[string]*build{}}
+		}
+		b := roots[id]
+		for _, k := range path {
+			if b.whole {
+				return
+			}
+			next := b.kids[k]
+			if next == nil {
+				next = &build{kids: map[string]*build{}}
+				b.kids[k] = next
+				b.keys = append(b.keys, k)
+			}
+			b = next
+		}
+		b.whole = true
+	}
+	for _, a := range reads {
+		id := fieldIndex(a.name)
+		_, kind := field(a.name)
+		if kind == objectField {
+			add(id, stringPrefix(a.keys))
+		} else {
+			add(id, nil)
+		}
+	}
+	for _, name := range whole {
+		add(fieldIndex(name), nil)
+	}
+	p := &projection{}
+	var finish func(b *build, key string) *pnode
+	finish = func(b *build, key string) *pnode {
+		n := &pnode{key: key, slot: -1, lo: p.nslots}
+		if b.whole {
+			n.slot = p.nslots
+			p.nslots++
+		} else {
+			for _, k := range b.keys {
+				n.kids = append(n.kids, finish(b.kids[k], k))
+			}
+		}
+		n.hi = p.nslots
+		return n
+	}
+	for id, b := range roots {
+		if b != nil {
+			p.roots[id] = finish(b, fieldList[id])
+		}
+	}
+	for _, a := range reads {
+		n, depth := p.roots[fieldIndex(a.name)], 0
+		for n.slot < 0 {
+			n = n.kid(a.keys[depth].(string))
+			depth++
+		}
+		a.slot, a.rest = n.slot, a.keys[depth:]
+	}
+	return p
+}
+
+// stringPrefix returns the string keys keys starts with.
+func stringPrefix(keys []any) []string {
+	var out []string
+	for _, k := range keys {
+		s, ok := k.(string)
+		if !ok {
+			break
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func fieldIndex(name string) int {
+	_, _, id := fieldInfo(name)
+	return id
+}
+
+// errNotFast is a projection giving up on an event that needs a closer
+// look: a Segment field of the wrong type, say. The ordinary path then
+// decodes it and reports the error.
+var errNotFast = errors.New("not for the fast path")
+
+// project decodes the parts of the event p reads into slots (which must be
+// cleared) and checks the rest. An error means only that the event must be
+// decoded the ordinary way (which reports what is wrong with it).
+func (d *decoder) project(p *projection, slots []any) error {
+	d.space()
+	if d.i >= len(d.s) || d.s[d.i] != '{' {
+		return errNotFast
+	}
+	d.i++
+	d.space()
+	if d.i < len(d.s) && d.s[d.i] == '}' {
+		d.i++
+	} else {
+		for {
+			d.space()
+			key, err := d.key()
+			if err != nil {
+				return err
+			}
+			_, kind, id := fieldInfo(key)
+			var n *pnode
+			if id >= 0 {
+				n = p.roots[id]
+			}
+			// NewEnv decodes the Segment fields whole, so what is
+			// skipped in them is checked as if it were decoded.
+			d.strict = kind != skipField
+			if err := d.projectField(kind, n, slots); err != nil {
+				return err
+			}
+			d.space()
+			if d.i >= len(d.s) {
+				return errEnd
+			}
+			c := d.s[d.i]
+			d.i++
+			if c == '}' {
+				break
+			}
+			if c != ',' {
+				return errNotFast
+			}
+		}
+	}
+	d.space()
+	if d.i != len(d.s) {
+		return errNotFast
+	}
+	return nil
+}
+
+// projectField reads the value of a top-level field, of the given kind, as
+// typed would have it. n is what the program reads of it, or nil.
+func (d *decoder) projectField(kind int, n *pnode, slots []any) error {
+	d.space()
+	if d.i >= len(d.s) {
+		return errEnd
+	}
+	c := d.s[d.i]
+	if kind == skipField {
+		_, err := d.value(true)
+		return err
+	}
+	if c == 'n' {
+		if _, err := d.literal("null", nil); err != nil {
+			return err
+		}
+		if n != nil {
+			clear(slots[n.lo:n.hi])
+		}
+		return nil
+	}
+	var v any
+	switch kind {
+	case stringField:
+		switch {
+		case c == '"':
+			s, err := d.str(n == nil)
+			if err != nil {
+				return err
+			}
+			if n != nil {
+				v = d.boxes.string(s)
+			}
+		case c == '-' || c >= '0' && c <= '9':
+			x, err := d.number(n == nil)
+			if err != nil {
+				return err
+			}
+			if n != nil {
+				if v, err = typed(stringField, "", x); err != nil {
+					return err
+				}
+			}
+		default:
+			return errNotFast
+		}
+	case timeField:
+		if c != '"' {
+			return errNotFast
+		}
+		s, err := d.str(false)
+		if err != nil {
+			return err
+		}
+		if s != "" {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return errNotFast
+			}
+			if n != nil && !t.IsZero() {
+				v = t
+			}
+		}
+	case objectField:
+		switch {
+		case c != '{':
+			return errNotFast
+		case n == nil:
+			_, err := d.value(true)
+			return err
+		case n.slot < 0:
+			clear(slots[n.lo:n.hi])
+			return d.projectObject(n, slots)
+		}
+		var err error
+		if v, err = d.value(false); err != nil {
+			return err
+		}
+	}
+	if n != nil {
+		slots[n.slot] = v
+	}
+	return nil
+}
+
+// projectObject reads an object of which n's keys are read.
+func (d *decoder) projectObject(n *pnode, slots []any) error {
+	if err := d.enter(); err != nil {
+		return err
+	}
+	d.i++ // {
+	d.space()
+	if d.i < len(d.s) && d.s[d.i] == '}' {
+		d.i++
+		d.depth--
+		return nil
+	}
+	for {
+		d.space()
+		k, err := d.key()
+		if err != nil {
+			return err
+		}
+		kid := n.kid(k)
+		switch {
+		case kid == nil:
+			_, err = d.value(true)
+		case kid.slot >= 0:
+			var v any
+			v, err = d.value(false)
+			slots[kid.slot] = v
+		default:
+			// A later duplicate key replaces what an earlier one gave.
+			clear(slots[kid.lo:kid.hi])
+			d.space()
+			switch {
+			case d.i >= len(d.s):
+				err = errEnd
+			case d.s[d.i] == '{':
+				err = d.projectObject(kid, slots)
+			case d.s[d.i] == 'n':
+				_, err = d.literal("null", nil)
+			default:
+				// Not an object: reading a key of it fails.
+				_, err = d.value(true)
+				for i := kid.lo; i < kid.hi; i++ {
+					slots[i] = poison
+				}
+			}
+		}
+		if err != nil {
+			return err
+		}
+		d.space()
+		if d.i >= len(d.s) {
+			return errEnd
+		}
+		c := d.s[d.i]
+		d.i++
+		if c == '}' {
+			break
+		}
+		if c != ',' {
+			return errNotFast
+		}
+	}
+	d.depth--
+	return nil
+}
