@@ -23,8 +23,9 @@ const (
 )
 
 // recordTimeout bounds recording sent events and counters once Meta has
-// accepted them.
-const recordTimeout = 5 * time.Second
+// accepted them; longer than a NATS leader election (4–9 s after a node is
+// lost), so the dedupe marks survive one.
+const recordTimeout = 20 * time.Second
 
 // bisectBudget bounds the extra requests spent isolating invalid events in
 // one chunk; events still unresolved are retried, and isolated further on
