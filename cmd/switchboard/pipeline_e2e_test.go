@@ -73,6 +73,9 @@ destinations:
   hook:
     plugin: webhook
     settings: {url: %q, mode: array}
+    # Short calls make a short ack wait (~25s), so what a killed serve had
+    # in flight is redelivered well within the tests' waits.
+    timeout: 5s
 pipelines:
   orders:
     from: [web]
@@ -230,7 +233,8 @@ func TestKill9ServeMidLoadDeliversEverythingAcknowledged(t *testing.T) {
 	before, _ := sk.count()
 
 	startProcess(t, "serve", "-c", cfg)
-	waitFor(t, 60*time.Second, "every acknowledged event delivered", func() bool {
+	// In-flight events of the killed process come back after the ack wait.
+	waitFor(t, 120*time.Second, "every acknowledged event delivered", func() bool {
 		d, _ := sk.count()
 		return d == batches*perBatch
 	})
