@@ -1,16 +1,13 @@
 package mapping
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"math"
-	"math/bits"
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
-	"unsafe"
+
+	"github.com/switchboard-cdp/switchboard/internal/jsonenc"
 )
 
 // maxEncodeDepth bounds the nesting appendJSON follows.
@@ -155,20 +152,9 @@ func appendJSON(b []byte, v any, depth int) ([]byte, error) {
 
 // appendFloat formats f as encoding/json does (ES6 number formatting).
 func appendFloat(b []byte, f float64) ([]byte, error) {
-	if math.IsInf(f, 0) || math.IsNaN(f) {
+	b, ok := jsonenc.AppendFloat(b, f)
+	if !ok {
 		return b, fmt.Errorf("the value %v cannot be sent as JSON", f)
-	}
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		n := len(b)
-		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
 	}
 	return b, nil
 }
@@ -182,101 +168,6 @@ func validNumber(s string) bool {
 
 const hexDigits = "0123456789abcdef"
 
-// plain marks the bytes a JSON string holds as they are: printable ASCII
-// but " and \.
-var plain = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// skipPlain returns the index of the first byte of s at or after i that
-// is not plain (a control character, '"', '\\' or a non-ASCII byte), or
-// len(s). It tests eight bytes at a time with the classic "has a byte less
-// than n" and "has a zero byte" bit tricks: their lowest flagged byte is
-// always exact (borrows only carry upwards), which is all it uses.
-func skipPlain(s string, i int) int {
-	for i+8 <= len(s) {
-		if m := special8(load8(s, i)); m != 0 {
-			return i + bits.TrailingZeros64(m)>>3
-		}
-		i += 8
-	}
-	for i < len(s) && plain[s[i]] {
-		i++
-	}
-	return i
-}
-
-// load8 reads the eight bytes of s at i (i+8 <= len(s)) as a little-endian
-// word.
-func load8(s string, i int) uint64 {
-	return binary.LittleEndian.Uint64((*[8]byte)(unsafe.Pointer(unsafe.StringData(s[i:])))[:])
-}
-
-const (
-	lsb = 0x0101010101010101
-	msb = 0x8080808080808080
-)
-
-// special8 flags the bytes of x (little-endian) that are not plain; the
-// lowest flag is exact.
-func special8(x uint64) uint64 {
-	q := x ^ (lsb * '"')
-	e := x ^ (lsb * '\\')
-	return ((x-lsb*0x20)&^x | (q-lsb)&^q | (e-lsb)&^e | x) & msb
-}
-
 // appendString appends s as a JSON string, as encoding/json does with HTML
 // escaping off.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		if i = skipPlain(s, i); i == len(s) {
-			break
-		}
-		c := s[i]
-		if c < utf8.RuneSelf {
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
+func appendString(b []byte, s string) []byte { return jsonenc.AppendString(b, s, false) }

@@ -10,6 +10,8 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/switchboard-cdp/switchboard/internal/jsonenc"
 )
 
 // Env is one event as expressions see it: Segment's top-level field names
@@ -606,7 +608,7 @@ func (d *decoder) str(skip bool) (string, error) {
 	start := d.i
 	s := d.s
 	for i := start; i < len(s); {
-		if i = skipPlain(s, i); i == len(s) {
+		if i = jsonenc.SkipPlain(s, i); i == len(s) {
 			break
 		}
 		c := s[i]

@@ -267,27 +267,6 @@ func TestEmptyArrayNotNil(t *testing.T) {
 	}
 }
 
-func TestSkipPlain(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	for range 200000 {
-		b := make([]byte, r.IntN(40))
-		for i := range b {
-			b[i] = byte(0x20 + r.IntN(0x60))
-			if r.IntN(12) == 0 {
-				b[i] = byte(r.IntN(256))
-			}
-		}
-		s, from := string(b), r.IntN(len(b)+1)
-		want := from
-		for want < len(s) && plain[s[want]] {
-			want++
-		}
-		if got := skipPlain(s, from); got != want {
-			t.Fatalf("skipPlain(%q, %d) = %d, want %d", s, from, got, want)
-		}
-	}
-}
-
 // FuzzFast compiles a random expression (as map: and as when:) and
 // compares the fast path with the VM on a random event.
 func FuzzFast(f *testing.F) {

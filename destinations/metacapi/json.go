@@ -1,14 +1,13 @@
 package metacapi
 
 import (
-	"encoding/binary"
 	"encoding/json"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
-	"unsafe"
+
+	"github.com/switchboard-cdp/switchboard/internal/jsonenc"
 )
 
 // Speed: prepare decodes and encodes every event, and encoding/json's
@@ -275,7 +274,7 @@ func appendValue(b []byte, v any, depth int) ([]byte, bool) {
 	case int:
 		return strconv.AppendInt(b, int64(x), 10), true
 	case float64:
-		return appendFloat(b, x)
+		return jsonenc.AppendFloat(b, x)
 	case []string:
 		if x == nil {
 			return append(b, "null"...), true
@@ -330,26 +329,6 @@ func appendValue(b []byte, v any, depth int) ([]byte, bool) {
 	return b, false
 }
 
-// appendFloat formats f as encoding/json does.
-func appendFloat(b []byte, f float64) ([]byte, bool) {
-	if math.IsInf(f, 0) || math.IsNaN(f) {
-		return b, false
-	}
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		n := len(b)
-		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b, true
-}
-
 // validNumber reports whether s is a JSON number.
 func validNumber(s string) bool {
 	d := jsonDecoder{s: s}
@@ -357,83 +336,6 @@ func validNumber(s string) bool {
 	return ok && d.i == len(s)
 }
 
-const hexDigits = "0123456789abcdef"
-
-const (
-	lsb = 0x0101010101010101
-	msb = 0x8080808080808080
-)
-
-// unsafe8 is non-zero when one of the eight bytes of x is one appendString
-// must look at: a control character, '"', '\\', '<', '>', '&' or a
-// non-ASCII byte (the "has a byte less than n" and "has a zero byte" bit
-// tricks, exact for the word as a whole).
-func unsafe8(x uint64) uint64 {
-	m := (x - lsb*0x20) &^ x
-	for _, c := range [...]uint64{'"', '\\', '<', '>', '&'} {
-		v := x ^ lsb*c
-		m |= (v - lsb) &^ v
-	}
-	return (m | x) & msb
-}
-
 // appendString appends s as a JSON string as json.Marshal does, escaping
 // HTML characters too.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	raw := unsafe.Slice(unsafe.StringData(s), len(s)) // only read
-	for i := 0; i < len(s); {
-		// Eight plain bytes at a time (see unsafe8).
-		for i+8 <= len(raw) && unsafe8(binary.LittleEndian.Uint64(raw[i:])) == 0 {
-			i += 8
-		}
-		if i == len(s) {
-			break
-		}
-		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '\\', '"':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
+func appendString(b []byte, s string) []byte { return jsonenc.AppendString(b, s, true) }

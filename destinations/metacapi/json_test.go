@@ -2,7 +2,6 @@ package metacapi
 
 import (
 	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"math"
 	"reflect"
@@ -123,25 +122,4 @@ func sortedKeysOf(m map[string]bool) []string {
 		}
 	}
 	return out
-}
-
-func TestUnsafe8(t *testing.T) {
-	plain := func(c byte) bool {
-		return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
-	}
-	for pos := range 8 {
-		for c := range 256 {
-			for _, fill := range []byte{'a', ' ', 0x7f, '~', '%'} {
-				var w [8]byte
-				for i := range w {
-					w[i] = fill
-				}
-				w[pos] = byte(c)
-				want := !plain(byte(c)) || !plain(fill)
-				if got := unsafe8(binary.LittleEndian.Uint64(w[:])) != 0; got != want {
-					t.Fatalf("pos %d byte %#x fill %#x: %v", pos, c, fill, got)
-				}
-			}
-		}
-	}
 }
