@@ -243,6 +243,28 @@ func (s *hostServer) AddCounters(ctx context.Context, req *destinationv1.AddCoun
 	return &destinationv1.AddCountersResponse{}, nil
 }
 
+func (s *hostServer) Seen(ctx context.Context, req *destinationv1.SeenRequest) (*destinationv1.SeenResponse, error) {
+	var seen []bool
+	err := s.guard(ctx, "Seen", func() (err error) {
+		seen, err = s.impl.Seen(ctx, req.GetKeys())
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &destinationv1.SeenResponse{Seen: seen}, nil
+}
+
+func (s *hostServer) MarkSeen(ctx context.Context, req *destinationv1.MarkSeenRequest) (*destinationv1.MarkSeenResponse, error) {
+	err := s.guard(ctx, "MarkSeen", func() error {
+		return s.impl.MarkSeen(ctx, req.GetKeys(), time.Duration(req.GetTtlMs())*time.Millisecond)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &destinationv1.MarkSeenResponse{}, nil
+}
+
 var (
 	_ Destination              = (*destinationClient)(nil)
 	_ destinationv1.HostServer = (*hostServer)(nil)

@@ -111,6 +111,20 @@ type Host interface {
 	// on /metrics as switchboard_plugin_<name>_total with the destination's
 	// name and the given labels.
 	AddCounters(ctx context.Context, counters []Counter) error
+	// Seen reports, for each key, whether MarkSeen recorded it (through
+	// this serve process or any other sharing the NATS server or cluster)
+	// and its time to live has not passed.
+	Seen(ctx context.Context, keys []string) ([]bool, error)
+	// MarkSeen records keys for at least ttl (0: the host's default).
+	//
+	// The seen set is made for deduplication at event rates: the host keeps
+	// a 64-bit hash of each key (about 15 bytes of memory per key) instead
+	// of a key-value entry, and stores one message per call. Two costs come
+	// with that: a key that was never marked is reported seen with a
+	// probability of about n/2^64 for n remembered keys (one in 20 billion
+	// at a billion keys), and marks made by other serve processes are seen
+	// within milliseconds, not atomically — use StateCreate to claim a key.
+	MarkSeen(ctx context.Context, keys []string, ttl time.Duration) error
 }
 
 // Entry is one key and value of plugin state.

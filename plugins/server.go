@@ -229,6 +229,31 @@ func (h *hostClient) AddCounters(ctx context.Context, counters []Counter) error 
 	return nil
 }
 
+func (h *hostClient) Seen(ctx context.Context, keys []string) ([]bool, error) {
+	if len(keys) == 0 {
+		return []bool{}, nil
+	}
+	resp, err := h.client.Seen(ctx, &destinationv1.SeenRequest{Keys: keys})
+	if err != nil {
+		return nil, fromWire(ctx, nil, "host Seen", err)
+	}
+	seen := resp.GetSeen()
+	if len(seen) != len(keys) {
+		return nil, fmt.Errorf("host Seen: %d answers for %d keys", len(seen), len(keys))
+	}
+	return seen, nil
+}
+
+func (h *hostClient) MarkSeen(ctx context.Context, keys []string, ttl time.Duration) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if _, err := h.client.MarkSeen(ctx, &destinationv1.MarkSeenRequest{Keys: keys, TtlMs: durationToMillis(ttl)}); err != nil {
+		return fromWire(ctx, nil, "host MarkSeen", err)
+	}
+	return nil
+}
+
 // noHost is the Host of a plugin whose host offered no services.
 type noHost struct{}
 
@@ -238,7 +263,11 @@ func (noHost) StateCreate(context.Context, []Entry, time.Duration) ([]bool, erro
 }
 func (noHost) StatePut(context.Context, []Entry, time.Duration) error { return ErrNoHost }
 func (noHost) StateDelete(context.Context, []string) error            { return ErrNoHost }
-func (noHost) AddCounters(context.Context, []Counter) error           { return ErrNoHost }
+func (noHost) Seen(context.Context, []string) ([]bool, error)         { return nil, ErrNoHost }
+func (noHost) MarkSeen(context.Context, []string, time.Duration) error {
+	return ErrNoHost
+}
+func (noHost) AddCounters(context.Context, []Counter) error { return ErrNoHost }
 
 var (
 	_ destinationv1.DestinationServer = (*destinationServer)(nil)

@@ -109,7 +109,7 @@ func runCluster(t *testing.T, r clusterRun) {
 		fmt.Fprintf(&b, "load: %d acknowledged, %d calls failed, per serve %v, targets %v\n", len(load.acked), load.failed, load.perName, load.targets)
 		load.mu.Unlock()
 		fmt.Fprintf(&b, "Meta received %d\n", emu.received())
-		for _, name := range []string{"EVENTS", pipeline.DeadLetterStream, "KV_sb_state_meta"} {
+		for _, name := range []string{"EVENTS", pipeline.DeadLetterStream, "SB_SEEN_meta"} {
 			if info := c.streamInfo(name); info != nil {
 				fmt.Fprintf(&b, "stream %s: %d messages; %s\n", name, info.State.Msgs, clusterPlacement(info.Cluster))
 			}
@@ -242,7 +242,7 @@ func clusterLeaderOf(t *testing.T, c *clusterNATS, asset string) string {
 				leader = info.Cluster.Leader
 			}
 		case "state":
-			if info := c.streamInfo("KV_sb_state_meta"); info != nil && info.Cluster != nil {
+			if info := c.streamInfo("SB_SEEN_meta"); info != nil && info.Cluster != nil {
 				leader = info.Cluster.Leader
 			}
 		default:
@@ -261,7 +261,7 @@ func clusterLeaderOf(t *testing.T, c *clusterNATS, asset string) string {
 func clusterCheckReplicas(t *testing.T, c *clusterNATS) {
 	t.Helper()
 	clusterWait(t, 2*time.Minute, 250*time.Millisecond, "events, DLQ and state streams and the pipeline consumer at R3", func() bool {
-		for _, name := range []string{"EVENTS", pipeline.DeadLetterStream, "KV_sb_state_meta"} {
+		for _, name := range []string{"EVENTS", pipeline.DeadLetterStream, "SB_SEEN_meta"} {
 			info := c.streamInfo(name)
 			if info == nil || info.Config.Replicas != 3 || info.Cluster == nil || len(info.Cluster.Replicas) != 2 {
 				return false
@@ -270,7 +270,7 @@ func clusterCheckReplicas(t *testing.T, c *clusterNATS) {
 		info := c.consumerInfo("EVENTS", pipeline.ConsumerName(clusterPipeline))
 		return info != nil && info.Cluster != nil && len(info.Cluster.Replicas) == 2
 	})
-	for _, name := range []string{"EVENTS", pipeline.DeadLetterStream, "KV_sb_state_meta"} {
+	for _, name := range []string{"EVENTS", pipeline.DeadLetterStream, "SB_SEEN_meta"} {
 		t.Logf("stream %s: R3, %s", name, clusterPlacement(c.streamInfo(name).Cluster))
 	}
 	t.Logf("consumer %s: R3, %s", pipeline.ConsumerName(clusterPipeline),
@@ -348,7 +348,7 @@ func reportCluster(t *testing.T, c *clusterNATS, emu *clusterEmulator, load *clu
 			fmt.Fprintf(&b, "%s /metrics: %s\n", s.name, s.last)
 		}
 	}
-	for _, name := range []string{"EVENTS", pipeline.DeadLetterStream, "KV_sb_state_meta"} {
+	for _, name := range []string{"EVENTS", pipeline.DeadLetterStream, "SB_SEEN_meta"} {
 		if info := c.streamInfo(name); info != nil {
 			fmt.Fprintf(&b, "stream %s: %d messages, %d bytes per replica; %s\n", name, info.State.Msgs, info.State.Bytes, clusterPlacement(info.Cluster))
 		}

@@ -494,6 +494,7 @@ func (d *Destination) close(ctx context.Context) error {
 			inst.stop(d.opts.StartTimeout)
 		}
 		d.kills.Wait()
+		d.services.close()
 		d.mUp.Set(0)
 		if !drained {
 			d.err = fmt.Errorf("destination %s: closed with deliveries in progress: %w", d.name, ctx.Err())

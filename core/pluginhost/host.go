@@ -45,6 +45,8 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Host, error) 
 		s := &services{destination: name, counters: counters}
 		if opts.JetStream != nil {
 			s.state = newState(opts.JetStream, name, opts.Replicas, opts.StateTTL)
+			s.seen = newSeenSet(opts.JetStream, name, opts.Replicas, opts.StateTTL, opts.Logger.With("destination", name),
+				m.seenKeys.WithLabelValues(name).Set)
 		}
 		return s
 	})

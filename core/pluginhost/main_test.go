@@ -225,6 +225,20 @@ func (d *testDest) Deliver(ctx context.Context, batch []plugins.Event) ([]plugin
 			} else {
 				out = append(out, plugins.Rejected(e.ID, "duplicate", "seen before"))
 			}
+		case "seen":
+			// Seen, then marked: the first event of a key passes.
+			seen, err := d.host.Seen(ctx, []string{p.Key})
+			if err != nil {
+				return nil, err
+			}
+			if seen[0] {
+				out = append(out, plugins.Rejected(e.ID, "duplicate", "seen before"))
+				break
+			}
+			if err := d.host.MarkSeen(ctx, []string{p.Key}, time.Hour); err != nil {
+				return nil, err
+			}
+			out = append(out, plugins.Delivered(e.ID))
 		case "count":
 			if err := d.host.AddCounters(ctx, []plugins.Counter{{Name: "test events", Labels: map[string]string{"kind": "k"}, Delta: 1}}); err != nil {
 				return nil, err

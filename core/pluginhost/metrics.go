@@ -23,6 +23,7 @@ type metrics struct {
 	latency  *prometheus.HistogramVec
 	results  *prometheus.CounterVec
 	failures *prometheus.CounterVec
+	seenKeys *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -52,6 +53,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "switchboard_plugin_deliver_failures_total",
 			Help: "Deliver calls whose whole batch must be retried, by cause (unavailable, timeout, failed, closed).",
 		}, []string{"destination", "cause"}),
+		seenKeys: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "switchboard_plugin_seen_keys",
+			Help: "Keys a destination's plugin marked seen (for deduplication) that have not expired; each costs about 15 bytes of serve memory.",
+		}, []string{"destination"}),
 	}
 	var err error
 	m.restarts, err = register(reg, m.restarts)
@@ -69,6 +74,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	}
 	if err == nil {
 		m.failures, err = register(reg, m.failures)
+	}
+	if err == nil {
+		m.seenKeys, err = register(reg, m.seenKeys)
 	}
 	return m, err
 }

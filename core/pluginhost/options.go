@@ -29,14 +29,16 @@ type Options struct {
 	// (default: a private registry nobody scrapes).
 	Registerer prometheus.Registerer
 
-	// JetStream backs the plugins' state (plugins.Host's State methods),
-	// one key-value bucket per destination named sb_state_<destination>.
-	// nil: the state methods fail with ErrNoState.
+	// JetStream backs the plugins' state (plugins.Host's State methods:
+	// one key-value bucket per destination named sb_state_<destination>)
+	// and seen sets (Seen and MarkSeen: one stream per destination named
+	// SB_SEEN_<destination>). nil: those methods fail with ErrNoState.
 	JetStream jetstream.JetStream
-	// Replicas of each state bucket; use the events stream's (default 1).
+	// Replicas of each state bucket and seen-set stream; use the events
+	// stream's (default 1).
 	Replicas int
-	// StateTTL is how long a state key lives when the plugin asks for no
-	// TTL of its own (default 48h).
+	// StateTTL is how long a state key or seen mark lives when the plugin
+	// asks for no TTL of its own (default 48h).
 	StateTTL time.Duration
 
 	// Executable is the binary that serves built-in destinations as

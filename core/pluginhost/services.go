@@ -8,10 +8,11 @@ import (
 )
 
 // services is the plugins.Host one destination's plugin calls back: its
-// own state bucket and the host's counters.
+// own state bucket and seen set, and the host's counters.
 type services struct {
 	destination string
-	state       *state // nil: no JetStream
+	state       *state   // nil: no JetStream
+	seen        *seenSet // nil: no JetStream
 	counters    *counterSet
 }
 
@@ -50,6 +51,27 @@ func (s *services) AddCounters(_ context.Context, counters []plugins.Counter) er
 		return nil
 	}
 	return s.counters.add(s.destination, counters)
+}
+
+func (s *services) Seen(ctx context.Context, keys []string) ([]bool, error) {
+	if s.seen == nil {
+		return nil, ErrNoState
+	}
+	return s.seen.seen(ctx, keys)
+}
+
+func (s *services) MarkSeen(ctx context.Context, keys []string, ttl time.Duration) error {
+	if s.seen == nil {
+		return ErrNoState
+	}
+	return s.seen.mark(ctx, keys, ttl)
+}
+
+// close stops what the services run in the background.
+func (s *services) close() {
+	if s.seen != nil {
+		s.seen.close()
+	}
 }
 
 var _ plugins.Host = (*services)(nil)

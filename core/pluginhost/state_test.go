@@ -253,12 +253,17 @@ func TestPluginUsesStateAndCountersThroughTheHost(t *testing.T) {
 	opts := testOptions(t)
 	opts.JetStream, opts.Registerer = b.JetStream(), reg
 	_, d := open(t, oneDestination("test", "target: here"), opts)
-	results, err := d.Deliver(context.Background(), evs("s", `{"op":"dedupe","key":"k1"}`, `{"op":"dedupe","key":"k1"}`, `{"op":"count"}`))
+	results, err := d.Deliver(context.Background(), evs("s", `{"op":"dedupe","key":"k1"}`, `{"op":"dedupe","key":"k1"}`, `{"op":"count"}`,
+		`{"op":"seen","key":"k2"}`, `{"op":"seen","key":"k2"}`, `{"op":"seen","key":"k3"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if results[0].Outcome != plugins.OutcomeDelivered || results[1].Outcome != plugins.OutcomeRejected || results[2].Outcome != plugins.OutcomeDelivered {
-		t.Errorf("results %+v", results)
+	want := []plugins.Outcome{plugins.OutcomeDelivered, plugins.OutcomeRejected, plugins.OutcomeDelivered,
+		plugins.OutcomeDelivered, plugins.OutcomeRejected, plugins.OutcomeDelivered}
+	for i, r := range results {
+		if r.Outcome != want[i] {
+			t.Errorf("results[%d] = %+v; want %v", i, r, want[i])
+		}
 	}
 	if got := counterOf(t, reg, "switchboard_plugin_test_events_total", map[string]string{"destination": "d", "kind": "k"}); got != 1 {
 		t.Errorf("test_events_total = %v", got)

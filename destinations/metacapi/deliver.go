@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -69,16 +68,18 @@ func (d *Destination) Deliver(ctx context.Context, batch []plugins.Event) ([]plu
 		return results, nil
 	}
 
-	// Dedupe: one StateGet for the batch's keys.
+	// Dedupe: one Seen call for the batch's keys. leader maps each key to
+	// the index in send of its first event, or seenBefore.
+	const seenBefore = -2
 	keys := make([]string, 0, len(ready))
-	leader := make(map[string]int, len(ready)) // key → index in send
+	leader := make(map[string]int, len(ready))
 	for _, p := range ready {
 		if _, ok := leader[p.key]; !ok {
 			leader[p.key] = -1
 			keys = append(keys, p.key)
 		}
 	}
-	seen, err := c.host.StateGet(ctx, keys)
+	seen, err := c.host.Seen(ctx, keys)
 	if err != nil {
 		for _, p := range ready {
 			results = append(results, plugins.Retry(p.ev.ID, 0, CodeStateError, "cannot check for duplicates: "+c.scrub(err.Error())))
@@ -86,15 +87,20 @@ func (d *Destination) Deliver(ctx context.Context, batch []plugins.Event) ([]plu
 		c.flush(ctx, stats)
 		return results, nil
 	}
+	for i, k := range keys {
+		if seen[i] {
+			leader[k] = seenBefore
+		}
+	}
 	var send []*prepared
 	var followers []*prepared
 	for _, p := range ready {
-		switch {
-		case has(seen, p.key):
+		switch l := leader[p.key]; {
+		case l == seenBefore:
 			results = append(results, duplicate(p))
 			stats.final(p, false)
 			stats.dedupeHit(p.name)
-		case leader[p.key] >= 0:
+		case l >= 0:
 			followers = append(followers, p) // same key earlier in this batch
 		default:
 			leader[p.key] = len(send)
@@ -119,9 +125,8 @@ func (d *Destination) Deliver(ctx context.Context, batch []plugins.Event) ([]plu
 	}
 	wg.Wait()
 
-	// Mark what Meta accepted: one StateCreate, only after acceptance.
-	var accepted []plugins.Entry
-	stamp := []byte(strconv.FormatInt(now.Unix(), 10))
+	// Mark what Meta accepted: one MarkSeen, only after acceptance.
+	var accepted []string
 	for i, p := range send {
 		f := fates[i]
 		results = append(results, f.result)
@@ -129,7 +134,7 @@ func (d *Destination) Deliver(ctx context.Context, batch []plugins.Event) ([]plu
 			stats.final(p, f.accepted)
 		}
 		if f.accepted {
-			accepted = append(accepted, plugins.Entry{Key: p.key, Value: stamp})
+			accepted = append(accepted, p.key)
 		}
 		if f.result.Outcome == plugins.OutcomeRejected {
 			stats.rejected(p.name, f.result.Code)
@@ -153,7 +158,7 @@ func (d *Destination) Deliver(ctx context.Context, batch []plugins.Event) ([]plu
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	if len(accepted) > 0 {
-		if _, err := c.host.StateCreate(rctx, accepted, c.dedupeWindow); err != nil {
+		if err := c.host.MarkSeen(rctx, accepted, c.dedupeWindow); err != nil {
 			// Meta has the events; only our record of them is missing,
 			// and Meta deduplicates a resend by event_id.
 			c.log.Warn("cannot record sent events for deduplication", "events", len(accepted), "error", c.scrub(err.Error()))
@@ -162,11 +167,6 @@ func (d *Destination) Deliver(ctx context.Context, batch []plugins.Event) ([]plu
 	}
 	c.flush(rctx, stats)
 	return results, nil
-}
-
-func has(m map[string][]byte, k string) bool {
-	_, ok := m[k]
-	return ok
 }
 
 func duplicate(p *prepared) plugins.Result {

@@ -15,7 +15,7 @@
 //     rejects an invalid event on its own, so that it never sinks the batch;
 //   - skips it, reporting it delivered, when its (pixel_id, event_name,
 //     event_id) was accepted by Meta within dedupe_window, as recorded in the
-//     host's state (one StateGet per batch, one StateCreate per batch after
+//     host's seen set (one Seen call per batch, one MarkSeen per batch after
 //     Meta accepted the events, never before).
 //
 // The remaining events go out in requests of at most max_batch (≤ 1,000)

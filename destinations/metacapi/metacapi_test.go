@@ -347,9 +347,9 @@ func TestDuplicatesAreNotSentAgain(t *testing.T) {
 	if got := host.Counter(CounterDedupeHits, map[string]string{"pixel": testPixel, "event_name": "Purchase"}); got != 3 {
 		t.Errorf("dedupe hits %v, want 3", got)
 	}
-	// One StateGet and one StateCreate per Deliver.
-	if host.Calls("StateGet") != 3 || host.Calls("StateCreate") != 2 {
-		t.Errorf("StateGet %d, StateCreate %d calls", host.Calls("StateGet"), host.Calls("StateCreate"))
+	// One Seen and one MarkSeen per Deliver.
+	if host.Calls("Seen") != 3 || host.Calls("MarkSeen") != 2 {
+		t.Errorf("Seen %d, MarkSeen %d calls", host.Calls("Seen"), host.Calls("MarkSeen"))
 	}
 	// Only after acceptance: a failed send marks nothing.
 	if err := r.emu.Inject(graphemu.Transient(2)); err != nil {
@@ -670,24 +670,24 @@ func TestHashExternalIDOff(t *testing.T) {
 	}
 }
 
-// failingHost fails the state calls it is told to.
+// failingHost fails the seen-set calls it is told to.
 type failingHost struct {
 	destinationtest.MemoryHost
 	failGet, failCreate bool
 }
 
-func (h *failingHost) StateGet(ctx context.Context, keys []string) (map[string][]byte, error) {
+func (h *failingHost) Seen(ctx context.Context, keys []string) ([]bool, error) {
 	if h.failGet {
-		return nil, fmt.Errorf("kv unavailable")
+		return nil, fmt.Errorf("seen set unavailable")
 	}
-	return h.MemoryHost.StateGet(ctx, keys)
+	return h.MemoryHost.Seen(ctx, keys)
 }
 
-func (h *failingHost) StateCreate(ctx context.Context, e []plugins.Entry, ttl time.Duration) ([]bool, error) {
+func (h *failingHost) MarkSeen(ctx context.Context, keys []string, ttl time.Duration) error {
 	if h.failCreate {
-		return nil, fmt.Errorf("kv unavailable")
+		return fmt.Errorf("seen set unavailable")
 	}
-	return h.MemoryHost.StateCreate(ctx, e, ttl)
+	return h.MemoryHost.MarkSeen(ctx, keys, ttl)
 }
 
 func TestStateFailures(t *testing.T) {

@@ -34,6 +34,7 @@ type MemoryHost struct {
 
 	mu       sync.Mutex
 	entries  map[string]memEntry
+	seen     map[string]time.Time // key → expiry (zero: never)
 	counters map[string]*plugins.Counter
 	calls    map[string]int
 }
@@ -55,6 +56,7 @@ func (h *MemoryHost) begin(method string) {
 	h.mu.Lock()
 	if h.entries == nil {
 		h.entries = map[string]memEntry{}
+		h.seen = map[string]time.Time{}
 		h.counters = map[string]*plugins.Counter{}
 		h.calls = map[string]int{}
 	}
@@ -150,6 +152,60 @@ func (h *MemoryHost) StateDelete(ctx context.Context, keys []string) error {
 	return nil
 }
 
+// Seen implements plugins.Host. Unlike the real host it keeps whole
+// keys, so it never reports a key seen by a hash collision.
+func (h *MemoryHost) Seen(ctx context.Context, keys []string) ([]bool, error) {
+	h.begin("Seen")
+	defer h.mu.Unlock()
+	if err := checkKeys(ctx, keys, 0); err != nil {
+		return nil, err
+	}
+	now := h.now()
+	out := make([]bool, len(keys))
+	for i, k := range keys {
+		exp, ok := h.seen[k]
+		out[i] = ok && (exp.IsZero() || now.Before(exp))
+	}
+	return out, nil
+}
+
+// MarkSeen implements plugins.Host.
+func (h *MemoryHost) MarkSeen(ctx context.Context, keys []string, ttl time.Duration) error {
+	h.begin("MarkSeen")
+	defer h.mu.Unlock()
+	if err := checkKeys(ctx, keys, ttl); err != nil {
+		return err
+	}
+	if ttl == 0 {
+		ttl = h.DefaultTTL
+	}
+	var exp time.Time
+	if ttl > 0 {
+		exp = h.now().Add(ttl)
+	}
+	for _, k := range keys {
+		if old, ok := h.seen[k]; ok && (old.IsZero() || old.After(exp) && !exp.IsZero()) {
+			continue // a mark is never shortened
+		}
+		h.seen[k] = exp
+	}
+	return nil
+}
+
+// SeenLen returns the number of keys marked seen that have not expired.
+func (h *MemoryHost) SeenLen() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := h.now()
+	n := 0
+	for _, exp := range h.seen {
+		if exp.IsZero() || now.Before(exp) {
+			n++
+		}
+	}
+	return n
+}
+
 var promName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 
 // AddCounters implements plugins.Host.
@@ -184,16 +240,22 @@ func (h *MemoryHost) AddCounters(ctx context.Context, counters []plugins.Counter
 }
 
 func checkState(ctx context.Context, entries []plugins.Entry, ttl time.Duration) error {
+	keys := make([]string, len(entries))
+	for i, e := range entries {
+		keys[i] = e.Key
+	}
+	return checkKeys(ctx, keys, ttl)
+}
+
+func checkKeys(ctx context.Context, keys []string, ttl time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if ttl < 0 {
 		return fmt.Errorf("negative ttl %v", ttl)
 	}
-	for _, e := range entries {
-		if e.Key == "" {
-			return errors.New("empty state key")
-		}
+	if slices.Contains(keys, "") {
+		return errors.New("empty state key")
 	}
 	return nil
 }
@@ -224,7 +286,8 @@ func (h *MemoryHost) Counters() []plugins.Counter {
 }
 
 // Calls returns how many times method ("StateGet", "StateCreate",
-// "StatePut", "StateDelete" or "AddCounters") was called.
+// "StatePut", "StateDelete", "AddCounters", "Seen" or "MarkSeen") was
+// called.
 func (h *MemoryHost) Calls(method string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -198,3 +198,45 @@ func ExampleMemoryHost() {
 	// 0
 	// 3 2
 }
+
+func TestMemoryHostSeen(t *testing.T) {
+	clk := &clock{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	h := &destinationtest.MemoryHost{Now: clk.Now, DefaultTTL: time.Hour}
+	ctx := context.Background()
+	seen := func(keys ...string) []bool {
+		t.Helper()
+		got, err := h.Seen(ctx, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := seen("a", "b"); !reflect.DeepEqual(got, []bool{false, false}) {
+		t.Fatalf("fresh host: %v", got)
+	}
+	if err := h.MarkSeen(ctx, []string{"a"}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.MarkSeen(ctx, []string{"b"}, 0); err != nil { // DefaultTTL
+		t.Fatal(err)
+	}
+	if err := h.MarkSeen(ctx, []string{"b"}, time.Second); err != nil { // never shortens a mark
+		t.Fatal(err)
+	}
+	if got := seen("a", "b", "c"); !reflect.DeepEqual(got, []bool{true, true, false}) {
+		t.Errorf("after marks: %v", got)
+	}
+	clk.Advance(2 * time.Minute)
+	if got := seen("a", "b"); !reflect.DeepEqual(got, []bool{false, true}) {
+		t.Errorf("after 2m: %v, want a expired", got)
+	}
+	if h.SeenLen() != 1 || h.Calls("MarkSeen") != 3 || h.Calls("Seen") != 3 {
+		t.Errorf("SeenLen %d, MarkSeen calls %d, Seen calls %d", h.SeenLen(), h.Calls("MarkSeen"), h.Calls("Seen"))
+	}
+	if err := h.MarkSeen(ctx, []string{""}, 0); err == nil {
+		t.Error("an empty key was accepted")
+	}
+	if _, err := h.Seen(ctx, []string{"x", ""}); err == nil {
+		t.Error("an empty key was accepted")
+	}
+}

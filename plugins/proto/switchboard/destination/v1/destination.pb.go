@@ -1383,6 +1383,185 @@ func (*AddCountersResponse) Descriptor() ([]byte, []int) {
 	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{22}
 }
 
+type SeenRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Keys          []string               `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SeenRequest) Reset() {
+	*x = SeenRequest{}
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SeenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SeenRequest) ProtoMessage() {}
+
+func (x *SeenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SeenRequest.ProtoReflect.Descriptor instead.
+func (*SeenRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SeenRequest) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+type SeenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// seen[i] is true when keys[i] was marked and has not expired.
+	Seen          []bool `protobuf:"varint,1,rep,packed,name=seen,proto3" json:"seen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SeenResponse) Reset() {
+	*x = SeenResponse{}
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SeenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SeenResponse) ProtoMessage() {}
+
+func (x *SeenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SeenResponse.ProtoReflect.Descriptor instead.
+func (*SeenResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SeenResponse) GetSeen() []bool {
+	if x != nil {
+		return x.Seen
+	}
+	return nil
+}
+
+type MarkSeenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Keys  []string               `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	// How long the keys are remembered, in milliseconds; 0 = the host's
+	// default.
+	TtlMs         uint64 `protobuf:"varint,2,opt,name=ttl_ms,json=ttlMs,proto3" json:"ttl_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarkSeenRequest) Reset() {
+	*x = MarkSeenRequest{}
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkSeenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkSeenRequest) ProtoMessage() {}
+
+func (x *MarkSeenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkSeenRequest.ProtoReflect.Descriptor instead.
+func (*MarkSeenRequest) Descriptor() ([]byte, []int) {
+	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *MarkSeenRequest) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *MarkSeenRequest) GetTtlMs() uint64 {
+	if x != nil {
+		return x.TtlMs
+	}
+	return 0
+}
+
+type MarkSeenResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MarkSeenResponse) Reset() {
+	*x = MarkSeenResponse{}
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MarkSeenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MarkSeenResponse) ProtoMessage() {}
+
+func (x *MarkSeenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_switchboard_destination_v1_destination_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MarkSeenResponse.ProtoReflect.Descriptor instead.
+func (*MarkSeenResponse) Descriptor() ([]byte, []int) {
+	return file_switchboard_destination_v1_destination_proto_rawDescGZIP(), []int{26}
+}
+
 var File_switchboard_destination_v1_destination_proto protoreflect.FileDescriptor
 
 const file_switchboard_destination_v1_destination_proto_rawDesc = "" +
@@ -1472,7 +1651,15 @@ const file_switchboard_destination_v1_destination_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"U\n" +
 	"\x12AddCountersRequest\x12?\n" +
 	"\bcounters\x18\x01 \x03(\v2#.switchboard.destination.v1.CounterR\bcounters\"\x15\n" +
-	"\x13AddCountersResponse*t\n" +
+	"\x13AddCountersResponse\"!\n" +
+	"\vSeenRequest\x12\x12\n" +
+	"\x04keys\x18\x01 \x03(\tR\x04keys\"\"\n" +
+	"\fSeenResponse\x12\x12\n" +
+	"\x04seen\x18\x01 \x03(\bR\x04seen\"<\n" +
+	"\x0fMarkSeenRequest\x12\x12\n" +
+	"\x04keys\x18\x01 \x03(\tR\x04keys\x12\x15\n" +
+	"\x06ttl_ms\x18\x02 \x01(\x04R\x05ttlMs\"\x12\n" +
+	"\x10MarkSeenResponse*t\n" +
 	"\aOutcome\x12\x17\n" +
 	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11OUTCOME_DELIVERED\x10\x01\x12\x11\n" +
@@ -1483,13 +1670,15 @@ const file_switchboard_destination_v1_destination_proto_rawDesc = "" +
 	"\bDescribe\x12+.switchboard.destination.v1.DescribeRequest\x1a,.switchboard.destination.v1.DescribeResponse\x12h\n" +
 	"\tConfigure\x12,.switchboard.destination.v1.ConfigureRequest\x1a-.switchboard.destination.v1.ConfigureResponse\x12b\n" +
 	"\aDeliver\x12*.switchboard.destination.v1.DeliverRequest\x1a+.switchboard.destination.v1.DeliverResponse\x12\\\n" +
-	"\x05Close\x12(.switchboard.destination.v1.CloseRequest\x1a).switchboard.destination.v1.CloseResponse2\xa4\x04\n" +
+	"\x05Close\x12(.switchboard.destination.v1.CloseRequest\x1a).switchboard.destination.v1.CloseResponse2\xe6\x05\n" +
 	"\x04Host\x12e\n" +
 	"\bStateGet\x12+.switchboard.destination.v1.StateGetRequest\x1a,.switchboard.destination.v1.StateGetResponse\x12n\n" +
 	"\vStateCreate\x12..switchboard.destination.v1.StateCreateRequest\x1a/.switchboard.destination.v1.StateCreateResponse\x12e\n" +
 	"\bStatePut\x12+.switchboard.destination.v1.StatePutRequest\x1a,.switchboard.destination.v1.StatePutResponse\x12n\n" +
 	"\vStateDelete\x12..switchboard.destination.v1.StateDeleteRequest\x1a/.switchboard.destination.v1.StateDeleteResponse\x12n\n" +
-	"\vAddCounters\x12..switchboard.destination.v1.AddCountersRequest\x1a/.switchboard.destination.v1.AddCountersResponseB_Z]github.com/switchboard-cdp/switchboard/plugins/proto/switchboard/destination/v1;destinationv1b\x06proto3"
+	"\vAddCounters\x12..switchboard.destination.v1.AddCountersRequest\x1a/.switchboard.destination.v1.AddCountersResponse\x12Y\n" +
+	"\x04Seen\x12'.switchboard.destination.v1.SeenRequest\x1a(.switchboard.destination.v1.SeenResponse\x12e\n" +
+	"\bMarkSeen\x12+.switchboard.destination.v1.MarkSeenRequest\x1a,.switchboard.destination.v1.MarkSeenResponseB_Z]github.com/switchboard-cdp/switchboard/plugins/proto/switchboard/destination/v1;destinationv1b\x06proto3"
 
 var (
 	file_switchboard_destination_v1_destination_proto_rawDescOnce sync.Once
@@ -1504,7 +1693,7 @@ func file_switchboard_destination_v1_destination_proto_rawDescGZIP() []byte {
 }
 
 var file_switchboard_destination_v1_destination_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_switchboard_destination_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_switchboard_destination_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_switchboard_destination_v1_destination_proto_goTypes = []any{
 	(Outcome)(0),                // 0: switchboard.destination.v1.Outcome
 	(*DescribeRequest)(nil),     // 1: switchboard.destination.v1.DescribeRequest
@@ -1530,18 +1719,22 @@ var file_switchboard_destination_v1_destination_proto_goTypes = []any{
 	(*Counter)(nil),             // 21: switchboard.destination.v1.Counter
 	(*AddCountersRequest)(nil),  // 22: switchboard.destination.v1.AddCountersRequest
 	(*AddCountersResponse)(nil), // 23: switchboard.destination.v1.AddCountersResponse
-	nil,                         // 24: switchboard.destination.v1.StateGetResponse.ValuesEntry
-	nil,                         // 25: switchboard.destination.v1.Counter.LabelsEntry
+	(*SeenRequest)(nil),         // 24: switchboard.destination.v1.SeenRequest
+	(*SeenResponse)(nil),        // 25: switchboard.destination.v1.SeenResponse
+	(*MarkSeenRequest)(nil),     // 26: switchboard.destination.v1.MarkSeenRequest
+	(*MarkSeenResponse)(nil),    // 27: switchboard.destination.v1.MarkSeenResponse
+	nil,                         // 28: switchboard.destination.v1.StateGetResponse.ValuesEntry
+	nil,                         // 29: switchboard.destination.v1.Counter.LabelsEntry
 }
 var file_switchboard_destination_v1_destination_proto_depIdxs = []int32{
 	3,  // 0: switchboard.destination.v1.DescribeResponse.settings:type_name -> switchboard.destination.v1.Setting
 	4,  // 1: switchboard.destination.v1.DescribeResponse.batch:type_name -> switchboard.destination.v1.BatchLimits
 	7,  // 2: switchboard.destination.v1.ConfigureResponse.errors:type_name -> switchboard.destination.v1.FieldError
 	0,  // 3: switchboard.destination.v1.DeliverResponse.outcomes:type_name -> switchboard.destination.v1.Outcome
-	24, // 4: switchboard.destination.v1.StateGetResponse.values:type_name -> switchboard.destination.v1.StateGetResponse.ValuesEntry
+	28, // 4: switchboard.destination.v1.StateGetResponse.values:type_name -> switchboard.destination.v1.StateGetResponse.ValuesEntry
 	14, // 5: switchboard.destination.v1.StateCreateRequest.entries:type_name -> switchboard.destination.v1.StateEntry
 	14, // 6: switchboard.destination.v1.StatePutRequest.entries:type_name -> switchboard.destination.v1.StateEntry
-	25, // 7: switchboard.destination.v1.Counter.labels:type_name -> switchboard.destination.v1.Counter.LabelsEntry
+	29, // 7: switchboard.destination.v1.Counter.labels:type_name -> switchboard.destination.v1.Counter.LabelsEntry
 	21, // 8: switchboard.destination.v1.AddCountersRequest.counters:type_name -> switchboard.destination.v1.Counter
 	1,  // 9: switchboard.destination.v1.Destination.Describe:input_type -> switchboard.destination.v1.DescribeRequest
 	5,  // 10: switchboard.destination.v1.Destination.Configure:input_type -> switchboard.destination.v1.ConfigureRequest
@@ -1552,17 +1745,21 @@ var file_switchboard_destination_v1_destination_proto_depIdxs = []int32{
 	17, // 15: switchboard.destination.v1.Host.StatePut:input_type -> switchboard.destination.v1.StatePutRequest
 	19, // 16: switchboard.destination.v1.Host.StateDelete:input_type -> switchboard.destination.v1.StateDeleteRequest
 	22, // 17: switchboard.destination.v1.Host.AddCounters:input_type -> switchboard.destination.v1.AddCountersRequest
-	2,  // 18: switchboard.destination.v1.Destination.Describe:output_type -> switchboard.destination.v1.DescribeResponse
-	6,  // 19: switchboard.destination.v1.Destination.Configure:output_type -> switchboard.destination.v1.ConfigureResponse
-	9,  // 20: switchboard.destination.v1.Destination.Deliver:output_type -> switchboard.destination.v1.DeliverResponse
-	11, // 21: switchboard.destination.v1.Destination.Close:output_type -> switchboard.destination.v1.CloseResponse
-	13, // 22: switchboard.destination.v1.Host.StateGet:output_type -> switchboard.destination.v1.StateGetResponse
-	16, // 23: switchboard.destination.v1.Host.StateCreate:output_type -> switchboard.destination.v1.StateCreateResponse
-	18, // 24: switchboard.destination.v1.Host.StatePut:output_type -> switchboard.destination.v1.StatePutResponse
-	20, // 25: switchboard.destination.v1.Host.StateDelete:output_type -> switchboard.destination.v1.StateDeleteResponse
-	23, // 26: switchboard.destination.v1.Host.AddCounters:output_type -> switchboard.destination.v1.AddCountersResponse
-	18, // [18:27] is the sub-list for method output_type
-	9,  // [9:18] is the sub-list for method input_type
+	24, // 18: switchboard.destination.v1.Host.Seen:input_type -> switchboard.destination.v1.SeenRequest
+	26, // 19: switchboard.destination.v1.Host.MarkSeen:input_type -> switchboard.destination.v1.MarkSeenRequest
+	2,  // 20: switchboard.destination.v1.Destination.Describe:output_type -> switchboard.destination.v1.DescribeResponse
+	6,  // 21: switchboard.destination.v1.Destination.Configure:output_type -> switchboard.destination.v1.ConfigureResponse
+	9,  // 22: switchboard.destination.v1.Destination.Deliver:output_type -> switchboard.destination.v1.DeliverResponse
+	11, // 23: switchboard.destination.v1.Destination.Close:output_type -> switchboard.destination.v1.CloseResponse
+	13, // 24: switchboard.destination.v1.Host.StateGet:output_type -> switchboard.destination.v1.StateGetResponse
+	16, // 25: switchboard.destination.v1.Host.StateCreate:output_type -> switchboard.destination.v1.StateCreateResponse
+	18, // 26: switchboard.destination.v1.Host.StatePut:output_type -> switchboard.destination.v1.StatePutResponse
+	20, // 27: switchboard.destination.v1.Host.StateDelete:output_type -> switchboard.destination.v1.StateDeleteResponse
+	23, // 28: switchboard.destination.v1.Host.AddCounters:output_type -> switchboard.destination.v1.AddCountersResponse
+	25, // 29: switchboard.destination.v1.Host.Seen:output_type -> switchboard.destination.v1.SeenResponse
+	27, // 30: switchboard.destination.v1.Host.MarkSeen:output_type -> switchboard.destination.v1.MarkSeenResponse
+	20, // [20:31] is the sub-list for method output_type
+	9,  // [9:20] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -1579,7 +1776,7 @@ func file_switchboard_destination_v1_destination_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_switchboard_destination_v1_destination_proto_rawDesc), len(file_switchboard_destination_v1_destination_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   25,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -255,6 +255,8 @@ const (
 	Host_StatePut_FullMethodName    = "/switchboard.destination.v1.Host/StatePut"
 	Host_StateDelete_FullMethodName = "/switchboard.destination.v1.Host/StateDelete"
 	Host_AddCounters_FullMethodName = "/switchboard.destination.v1.Host/AddCounters"
+	Host_Seen_FullMethodName        = "/switchboard.destination.v1.Host/Seen"
+	Host_MarkSeen_FullMethodName    = "/switchboard.destination.v1.Host/MarkSeen"
 )
 
 // HostClient is the client API for Host service.
@@ -275,6 +277,11 @@ type HostClient interface {
 	StateDelete(ctx context.Context, in *StateDeleteRequest, opts ...grpc.CallOption) (*StateDeleteResponse, error)
 	// AddCounters adds to plugin-specific counters the host exposes on /metrics.
 	AddCounters(ctx context.Context, in *AddCountersRequest, opts ...grpc.CallOption) (*AddCountersResponse, error)
+	// Seen reports, per key, whether MarkSeen recorded it within its time to
+	// live: a compact set of key hashes for deduplication.
+	Seen(ctx context.Context, in *SeenRequest, opts ...grpc.CallOption) (*SeenResponse, error)
+	// MarkSeen records keys in the seen set.
+	MarkSeen(ctx context.Context, in *MarkSeenRequest, opts ...grpc.CallOption) (*MarkSeenResponse, error)
 }
 
 type hostClient struct {
@@ -335,6 +342,26 @@ func (c *hostClient) AddCounters(ctx context.Context, in *AddCountersRequest, op
 	return out, nil
 }
 
+func (c *hostClient) Seen(ctx context.Context, in *SeenRequest, opts ...grpc.CallOption) (*SeenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SeenResponse)
+	err := c.cc.Invoke(ctx, Host_Seen_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *hostClient) MarkSeen(ctx context.Context, in *MarkSeenRequest, opts ...grpc.CallOption) (*MarkSeenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MarkSeenResponse)
+	err := c.cc.Invoke(ctx, Host_MarkSeen_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HostServer is the server API for Host service.
 // All implementations must embed UnimplementedHostServer
 // for forward compatibility.
@@ -353,6 +380,11 @@ type HostServer interface {
 	StateDelete(context.Context, *StateDeleteRequest) (*StateDeleteResponse, error)
 	// AddCounters adds to plugin-specific counters the host exposes on /metrics.
 	AddCounters(context.Context, *AddCountersRequest) (*AddCountersResponse, error)
+	// Seen reports, per key, whether MarkSeen recorded it within its time to
+	// live: a compact set of key hashes for deduplication.
+	Seen(context.Context, *SeenRequest) (*SeenResponse, error)
+	// MarkSeen records keys in the seen set.
+	MarkSeen(context.Context, *MarkSeenRequest) (*MarkSeenResponse, error)
 	mustEmbedUnimplementedHostServer()
 }
 
@@ -377,6 +409,12 @@ func (UnimplementedHostServer) StateDelete(context.Context, *StateDeleteRequest)
 }
 func (UnimplementedHostServer) AddCounters(context.Context, *AddCountersRequest) (*AddCountersResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AddCounters not implemented")
+}
+func (UnimplementedHostServer) Seen(context.Context, *SeenRequest) (*SeenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Seen not implemented")
+}
+func (UnimplementedHostServer) MarkSeen(context.Context, *MarkSeenRequest) (*MarkSeenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MarkSeen not implemented")
 }
 func (UnimplementedHostServer) mustEmbedUnimplementedHostServer() {}
 func (UnimplementedHostServer) testEmbeddedByValue()              {}
@@ -489,6 +527,42 @@ func _Host_AddCounters_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Host_Seen_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SeenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).Seen(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_Seen_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).Seen(ctx, req.(*SeenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Host_MarkSeen_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MarkSeenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServer).MarkSeen(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Host_MarkSeen_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServer).MarkSeen(ctx, req.(*MarkSeenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Host_ServiceDesc is the grpc.ServiceDesc for Host service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -515,6 +589,14 @@ var Host_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AddCounters",
 			Handler:    _Host_AddCounters_Handler,
+		},
+		{
+			MethodName: "Seen",
+			Handler:    _Host_Seen_Handler,
+		},
+		{
+			MethodName: "MarkSeen",
+			Handler:    _Host_MarkSeen_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

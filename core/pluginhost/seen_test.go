@@ -1,0 +1,201 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboard-cdp/switchboard/core/bus"
+)
+
+func seenKeys(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s:%d", prefix, i)
+	}
+	return out
+}
+
+func newTestSeen(b *bus.Bus, gauge func(float64)) *seenSet {
+	return newSeenSet(b.JetStream(), "meta", 1, time.Hour, slog.New(slog.DiscardHandler), gauge)
+}
+
+func seenOf(t *testing.T, s *seenSet, keys []string) []bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got, err := s.seen(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestSeenMarksAndAnswers(t *testing.T) {
+	b := openBus(t)
+	var mu sync.Mutex
+	var gauge float64
+	s := newTestSeen(b, func(v float64) { mu.Lock(); gauge = v; mu.Unlock() })
+	t.Cleanup(s.close)
+	ctx := context.Background()
+
+	// A fresh, empty stream answers at once: nothing seen.
+	if got := seenOf(t, s, []string{"a", "b"}); got[0] || got[1] {
+		t.Fatalf("empty set says %v", got)
+	}
+	if err := s.mark(ctx, seenKeys("Purchase", 1000), 0); err != nil {
+		t.Fatal(err)
+	}
+	keys := append(seenKeys("Purchase", 1000)[990:], seenKeys("Lead", 10)...)
+	got := seenOf(t, s, keys)
+	for i, g := range got {
+		if want := i < 10; g != want {
+			t.Fatalf("seen(%s) = %v; want %v", keys[i], g, want)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if gauge != 1000 {
+		t.Errorf("seen keys gauge = %v; want 1000", gauge)
+	}
+}
+
+// TestSeenIsSharedAndSurvivesRestart: a second set on the same stream (a
+// second serve process, or this one restarted) loads every mark before it
+// answers, and receives marks the first makes later.
+func TestSeenIsSharedAndSurvivesRestart(t *testing.T) {
+	b := openBus(t)
+	ctx := context.Background()
+	first := newTestSeen(b, nil)
+	t.Cleanup(first.close)
+	for i := range 20 {
+		if err := first.mark(ctx, seenKeys(fmt.Sprintf("batch%d", i), 500), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	second := newTestSeen(b, nil)
+	t.Cleanup(second.close)
+	got := seenOf(t, second, []string{"batch0:0", "batch19:499", "batch20:0"})
+	if !got[0] || !got[1] || got[2] {
+		t.Fatalf("restarted set says %v; want [true true false]", got)
+	}
+
+	if err := first.mark(ctx, []string{"later"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !seenOf(t, second, []string{"later"})[0] {
+		if time.Now().After(deadline) {
+			t.Fatal("a mark made by another process never arrived")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestSeenExpires(t *testing.T) {
+	b := openBus(t)
+	clock := time.Now()
+	var mu sync.Mutex
+	s := newTestSeen(b, nil)
+	s.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	t.Cleanup(s.close)
+	ctx := context.Background()
+	if err := s.mark(ctx, []string{"short"}, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.mark(ctx, []string{"long"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	advance := func(d time.Duration) {
+		mu.Lock()
+		clock = clock.Add(d)
+		mu.Unlock()
+	}
+	advance(9 * time.Second) // within its ttl: still seen
+	if got := seenOf(t, s, []string{"short", "long"}); !got[0] || !got[1] {
+		t.Fatalf("after 9s: %v", got)
+	}
+	advance(3 * time.Second) // past ttl and its one-second rounding
+	if got := seenOf(t, s, []string{"short", "long"}); got[0] || !got[1] {
+		t.Fatalf("after 12s: %v; want [false true]", got)
+	}
+	advance(time.Hour + 5*time.Minute) // past an hour and its rounding (ttl/16)
+	if got := seenOf(t, s, []string{"long"}); got[0] {
+		t.Fatal("a mark outlived its ttl by more than ttl/16")
+	}
+}
+
+func TestGenerationEnd(t *testing.T) {
+	now := time.Unix(1_700_000_123, 0)
+	for _, tc := range []struct {
+		ttl  time.Duration
+		step int64
+	}{
+		{48 * time.Hour, 3600},
+		{time.Hour, 225},
+		{10 * time.Second, 1},
+		{1000 * time.Hour, 3600},
+	} {
+		end := generationEnd(now, tc.ttl)
+		exp := now.Add(tc.ttl).Unix()
+		if end < exp || end-exp >= tc.step || end%tc.step != 0 {
+			t.Errorf("ttl %v: end %d, expiry %d, want the next multiple of %d", tc.ttl, end, exp, tc.step)
+		}
+	}
+}
+
+func TestSeenRefusesBadCalls(t *testing.T) {
+	b := openBus(t)
+	s := newTestSeen(b, nil)
+	t.Cleanup(s.close)
+	ctx := context.Background()
+	if err := s.mark(ctx, []string{"ok", ""}, 0); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("empty key: %v", err)
+	}
+	if _, err := s.seen(ctx, seenKeys("k", maxStateEntries+1)); err == nil || !strings.Contains(err.Error(), "too many") {
+		t.Errorf("too many keys: %v", err)
+	}
+	if err := s.mark(ctx, []string{"k"}, -time.Second); err == nil {
+		t.Error("a negative ttl was accepted")
+	}
+	// A message of an unknown format is skipped, not misread.
+	seenOf(t, s, []string{"k"}) // creates the stream
+	if _, err := b.JetStream().Publish(ctx, s.subject, []byte{9, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8}); err != nil {
+		t.Fatal(err)
+	}
+	if got := seenOf(t, s, []string{"k"}); got[0] {
+		t.Error("a key never marked is seen")
+	}
+	var none services
+	if _, err := none.Seen(ctx, []string{"k"}); !errors.Is(err, ErrNoState) {
+		t.Errorf("without JetStream: %v", err)
+	}
+}
+
+// BenchmarkSeenSetCycle is a Meta batch's dedupe work: Seen of 1,000 keys,
+// then MarkSeen of them.
+func BenchmarkSeenSetCycle(b *testing.B) {
+	bu := openBus(b)
+	s := newSeenSet(bu.JetStream(), "bench", 1, 48*time.Hour, slog.New(slog.DiscardHandler), nil)
+	defer s.close()
+	ctx := context.Background()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		keys := seenKeys(fmt.Sprintf("b%d", i), 1000)
+		i++
+		if _, err := s.seen(ctx, keys); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.mark(ctx, keys, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/key")
+}
