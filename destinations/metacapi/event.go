@@ -167,25 +167,34 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 	// user_data (ref §4).
 	url, _ := obj["event_source_url"].(string)
 	url = strings.TrimSpace(url)
-	var present keySet
-	switch ud := obj["user_data"].(type) {
+	var (
+		present keySet
+		// Speed: user_data is normalised into a Result, not a map, and
+		// written into the body by the Result itself (userDataJSON).
+		ud    normalize.Result
+		hasUD bool
+	)
+	switch in := obj["user_data"].(type) {
 	case map[string]any:
 		opts := c.normalize
 		opts.Now = now
-		out, drops := normalize.UserData(ud, opts)
-		p.drops = drops
-		if _, has := out["fbc"]; !has && url != "" && !at.IsZero() {
+		ud.Normalize(in, opts)
+		hasUD = true
+		p.drops = ud.Drops()
+		if !ud.Has("fbc") && url != "" && !at.IsZero() {
 			if fbc := normalize.FBCFromURL(url, at); fbc != "" {
-				out["fbc"] = fbc
+				ud.Set("fbc", fbc)
 				p.fbcURL = true
 			}
 		}
-		for k, v := range out {
-			if bit := infoBits[k]; bit != 0 && nonEmpty(v) {
+		for k := range ud.HashedKeys() {
+			present |= infoBits[k] // a hashed key holds at least one value
+		}
+		for _, f := range ud.Unhashed() {
+			if bit := infoBits[f.Key]; bit != 0 && nonEmpty(f.Value) {
 				present |= bit
 			}
 		}
-		obj["user_data"] = out
 	case nil:
 		pr.add(CodeMissingUserData, "user_data is required")
 	default:
@@ -211,7 +220,7 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 	}
 
 	// Enough customer information (ref §4).
-	if _, isObj := obj["user_data"].(map[string]any); isObj {
+	if hasUD {
 		if present == 0 {
 			pr.add(CodeNoCustomerInfo, "user_data has no usable customer information parameter%s", dropHint(p.drops))
 		} else {
@@ -299,6 +308,9 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 
 	if pr.code != "" {
 		return p, &pr
+	}
+	if hasUD {
+		obj["user_data"] = userDataJSON(&ud)
 	}
 	body, err := marshalJSON(obj)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/switchboard-cdp/switchboard/destinations/metacapi/normalize"
 	"github.com/switchboard-cdp/switchboard/internal/jsonenc"
 )
 
@@ -269,6 +270,10 @@ func appendValue(b []byte, v any, depth int) ([]byte, bool) {
 			return b, false
 		}
 		return append(b, x...), true
+	case json.RawMessage:
+		// Only userDataJSON makes these: valid, compact JSON already
+		// escaped as json.Marshal escapes it.
+		return append(b, x...), true
 	case int64:
 		return strconv.AppendInt(b, x, 10), true
 	case int:
@@ -328,6 +333,20 @@ func appendValue(b []byte, v any, depth int) ([]byte, bool) {
 	}
 	return b, false
 }
+
+// userDataJSON is a normalised user_data as marshalJSON should write it:
+// the JSON the Result writes itself, or else the map of it, for
+// encoding/json.
+func userDataJSON(ud *normalize.Result) any {
+	if b, ok := ud.AppendJSON(make([]byte, 0, 1024), appendUserDataValue); ok {
+		return json.RawMessage(b)
+	}
+	return ud.Map()
+}
+
+// appendUserDataValue appends the value of an unhashed user_data key, two
+// levels down in the body.
+func appendUserDataValue(b []byte, v any) ([]byte, bool) { return appendValue(b, v, 2) }
 
 // validNumber reports whether s is a JSON number.
 func validNumber(s string) bool {

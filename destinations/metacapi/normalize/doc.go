@@ -5,7 +5,9 @@
 //
 // The entry point is [UserData], which normalises a whole user_data object,
 // deduplicates hashed values and reports every value it had to drop with a
-// low-cardinality reason instead of failing. The per-key normalisers
+// low-cardinality reason instead of failing. [Result.Normalize] does the
+// same without building a map, for callers that encode the outcome as JSON
+// ([Result.AppendJSON]). The per-key normalisers
 // ([Email], [Phone], [Name], [City], [State], [Zip], [Country],
 // [DateOfBirth], [Gender], [ExternalID]) return the normalised, unhashed
 // string so they can be tested against Meta's published rules one by one.

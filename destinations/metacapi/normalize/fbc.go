@@ -22,14 +22,18 @@ func validFB(s string, numericLast bool) bool {
 	if len(s) > 1024 {
 		return false
 	}
+	// Split at the dots, as strings.Split does, without allocating.
 	var seg [5]string
-	n := 0
-	for part := range strings.SplitSeq(s, ".") {
+	n, start := 0, 0
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && s[i] != '.' {
+			continue
+		}
 		if n == len(seg) {
 			return false
 		}
-		seg[n] = part
-		n++
+		seg[n] = s[start:i]
+		n, start = n+1, i+1
 	}
 	if n < 4 || seg[0] != "fb" || !allDigits(seg[1], 1, 2) || !allDigits(seg[2], 1, 19) {
 		return false

@@ -48,6 +48,46 @@ func validEmail(s string) bool {
 	return true
 }
 
+// validEmailASCII is validEmail for ASCII s, in one pass and without
+// splitting: among ASCII characters unicode.IsSpace only holds for
+// control characters and ' ', which are refused anyway.
+func validEmailASCII(s string) bool {
+	if len(s) < 6 || len(s) > 254 {
+		return false
+	}
+	at := -1
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c <= ' ' || c >= 0x7f || c == ',' || c == ';' || c == '<' || c == '>':
+			return false
+		case c == '@':
+			if at >= 0 {
+				return false
+			}
+			at = i
+		}
+	}
+	if at <= 0 {
+		return false
+	}
+	domain := s[at+1:]
+	dot := strings.LastIndexByte(domain, '.')
+	if dot <= 0 || len(domain)-dot-1 < 2 {
+		return false
+	}
+	// Labels are not empty and neither start nor end with '-'. The last
+	// label has two characters or more, so domain does not end with '.'.
+	prev := byte('.')
+	for i := 0; i < len(domain); i++ {
+		c := domain[i]
+		if c == '.' && (prev == '.' || prev == '-') || c == '-' && prev == '.' {
+			return false
+		}
+		prev = c
+	}
+	return prev != '-'
+}
+
 // Name normalises a first or last name (fn, ln) by Meta's rule: lower case,
 // no punctuation. White space, punctuation and symbols are removed; letters
 // of every script are kept as UTF-8 ("Valéry" → "valéry", "O'Brien" →

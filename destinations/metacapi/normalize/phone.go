@@ -61,11 +61,24 @@ var upperRegions = sync.OnceValue(func() map[string]string {
 // upperRegion is strings.ToUpper(region), without allocating for region
 // codes.
 func upperRegion(region string) string {
+	// The usual region is a lower-case code from Country: a table entry
+	// instead of a map lookup.
+	if len(region) == 2 && 'a' <= region[0] && region[0] <= 'z' && 'a' <= region[1] && region[1] <= 'z' {
+		return upperPairs[int(region[0]-'a')*26+int(region[1]-'a')]
+	}
 	if u, ok := upperRegions()[region]; ok {
 		return u
 	}
 	return strings.ToUpper(region)
 }
+
+// upperPairs holds every pair of upper-case ASCII letters, "AA" to "ZZ".
+var upperPairs = func() (t [26 * 26]string) {
+	for i := range t {
+		t[i] = string([]byte{byte('A' + i/26), byte('A' + i%26)})
+	}
+	return t
+}()
 
 // slowPhone is the reference path through phonenumbers.
 func slowPhone(s, region string) (string, error) {
@@ -132,21 +145,52 @@ func onlyDigits(s string) string {
 	return string(b)
 }
 
-// fastRegions are regions whose numbering plans are simple enough to
-// normalise without phonenumbers' full parser: a single trunk prefix (or
-// none) and no carrier-selection codes. Lengths are still checked against
+// fastRegionCC returns the country calling code of the regions whose
+// numbering plans are simple enough to normalise without phonenumbers'
+// full parser (a single trunk prefix, or none, and no carrier-selection
+// codes), or "" for other regions. Lengths are still checked against
 // phonenumbers' metadata. A differential fuzz test holds the fast path to
-// the slow one.
-var fastRegions = map[string]string{
-	"US": "1", "CA": "1",
-	"GB": "44", "DE": "49", "FR": "33", "ES": "34", "NL": "31", "BE": "32",
-	"CH": "41", "AT": "43", "SE": "46", "IE": "353",
+// the slow one. (A switch, not a map: it runs for every phone number.)
+func fastRegionCC(region string) string {
+	switch region {
+	case "US", "CA":
+		return "1"
+	case "GB":
+		return "44"
+	case "DE":
+		return "49"
+	case "FR":
+		return "33"
+	case "ES":
+		return "34"
+	case "NL":
+		return "31"
+	case "BE":
+		return "32"
+	case "CH":
+		return "41"
+	case "AT":
+		return "43"
+	case "SE":
+		return "46"
+	case "IE":
+		return "353"
+	}
+	return ""
 }
 
-// fastCC are the country codes of fastRegions with their trunk prefix.
-var fastCC = map[string]string{
-	"1": "1", "44": "0", "49": "0", "33": "0", "34": "", "31": "0", "32": "0",
-	"41": "0", "43": "0", "46": "0", "353": "0",
+// fastTrunk returns the trunk prefix of a country calling code of
+// fastRegionCC; ok is false for other codes.
+func fastTrunk(cc string) (trunk string, ok bool) {
+	switch cc {
+	case "1":
+		return "1", true
+	case "34":
+		return "", true
+	case "44", "49", "33", "31", "32", "41", "43", "46", "353":
+		return "0", true
+	}
+	return "", false
 }
 
 // fastPhone handles numbers made only of digits and the usual separators:
@@ -190,7 +234,7 @@ func appendFastPhone(dst []byte, s, region string) ([]byte, bool) {
 		}
 	}
 	d := buf[:n]
-	regionCC := fastRegions[region]
+	regionCC := fastRegionCC(region)
 	// "00" is the international prefix of the regions above but for the
 	// NANP ones (011), where phonenumbers may read 00… as a national
 	// number; without a region, slowPhone reads it as international.
@@ -200,7 +244,7 @@ func appendFastPhone(dst []byte, s, region string) ([]byte, bool) {
 	if plus {
 		for l := 1; l <= 3 && l < len(d); l++ {
 			cc := string(d[:l])
-			if _, ok := fastCC[cc]; ok {
+			if _, ok := fastTrunk(cc); ok {
 				return fastNSN(dst, cc, d[l:])
 			}
 		}
@@ -215,7 +259,7 @@ func appendFastPhone(dst []byte, s, region string) ([]byte, bool) {
 		}
 		return fastNSN(dst, "1", d)
 	}
-	trunk := fastCC[regionCC]
+	trunk, _ := fastTrunk(regionCC)
 	if trunk == "" || len(d) < 2 || d[0] != trunk[0] || d[1] == '0' {
 		return dst, false
 	}
@@ -254,7 +298,7 @@ func possible(cc int, nsn []byte) bool {
 }
 
 // fastIntl handles the digits of an international number (after "+" or
-// "00") for the country calling codes fastCC does not list, as
+// "00") for the country calling codes fastTrunk does not know, as
 // phonenumbers.Parse does: the country calling code is the first prefix of
 // one to three digits that is a valid code; the rest is the national
 // significant number unless the country's national prefix for parsing

@@ -1,7 +1,6 @@
 package normalize
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"net/netip"
@@ -43,14 +42,7 @@ var hashedKeys = map[string]bool{
 }
 
 // isHashedKey is hashedKeys[key], as a switch (faster than hashing key).
-func isHashedKey(key string) bool {
-	switch key {
-	case "em", "ph", "fn", "ln", "db", "ge", "ct", "st", "zp", "country", "external_id",
-		"f5first", "f5last", "fi", "dobd", "dobm", "doby", "app_user_id":
-		return true
-	}
-	return false
-}
+func isHashedKey(key string) bool { return hashedSlot(key) >= 0 }
 
 // PassthroughKeys are the user_data keys that are never hashed. ip and fbc/
 // fbp are validated; the other identifiers are sent as given.
@@ -79,108 +71,14 @@ var PassthroughKeys = []string{
 // An unusable value is left out and reported in drops; UserData never fails
 // and never panics. Empty values (nil, "", blank) are left out silently. in
 // is not modified.
+//
+// UserData builds a map and a list per hashed key; [Result.Normalize] does
+// the same work into a [Result] without them, for callers that only encode
+// the outcome.
 func UserData(in map[string]any, opts Options) (out map[string]any, drops []Drop) {
-	out = make(map[string]any, len(in))
-	country := userCountry(in["country"])
-	if country == "" && opts.DefaultCountry != "" {
-		country, _ = Country(opts.DefaultCountry)
-	}
-	// Normalise everything first, then hash all values into one buffer and
-	// one string, so an event costs a handful of allocations, not dozens.
-	// The normalised values to hash are written one after the other into
-	// norm and hashed from there, without a string each.
-	type item struct {
-		key        string
-		val        string // when done
-		start, end int    // in norm, when not done
-		done       bool   // already a digest, or sent raw: no hashing
-	}
-	var (
-		itemBuf [24]item
-		items   = itemBuf[:0]
-		scratch [4]string
-		normBuf [512]byte
-		norm    = normBuf[:0]
-		hashed  int
-	)
-	for key, v := range in {
-		if v == nil {
-			continue
-		}
-		if isHashedKey(key) {
-			vals, bad := values(v, scratch[:0])
-			if bad {
-				drops = append(drops, Drop{key, ErrInvalidType.Error()})
-			}
-			for _, raw := range vals {
-				start := len(norm)
-				var n string
-				var done bool
-				var err error
-				norm, n, done, err = normalizeInto(norm, key, raw, country, &opts)
-				switch {
-				case err != nil:
-					drops = append(drops, Drop{key, err.Error()})
-				case done:
-					items = append(items, item{key: key, val: n, done: true})
-				case len(norm) > start:
-					items = append(items, item{key: key, start: start, end: len(norm)})
-					hashed++
-				}
-			}
-			continue
-		}
-		val, err := passthrough(key, v)
-		if err != nil {
-			drops = append(drops, Drop{key, err.Error()})
-			continue
-		}
-		if val != nil {
-			out[key] = val
-		}
-	}
-	if len(items) == 0 {
-		return out, drops
-	}
-	var hexArr [24 * 64]byte
-	hexBuf := hexArr[:0]
-	if hashed > len(itemBuf) {
-		hexBuf = make([]byte, 0, 64*hashed)
-	}
-	for _, it := range items {
-		if !it.done {
-			sum := sha256.Sum256(norm[it.start:it.end])
-			hexBuf = appendHex(hexBuf, &sum)
-		}
-	}
-	hashes := string(hexBuf)
-	lists := make([]string, len(items))
-	for i := range items {
-		if !items[i].done {
-			items[i].val, hashes = hashes[:64], hashes[64:]
-		}
-		lists[i] = items[i].val
-	}
-	// Group by key (items of one key are contiguous), deduplicating. Speed:
-	// each list goes into out boxed from one array of slice headers
-	// (boxSlice), not copied into an allocation of its own.
-	hdrs := make([][]string, 0, len(items))
-	for start := 0; start < len(items); {
-		end := start + 1
-		for end < len(items) && items[end].key == items[start].key {
-			end++
-		}
-		list := lists[start:start:end]
-		for _, h := range lists[start:end] {
-			if !contains(list, h) {
-				list = append(list, h)
-			}
-		}
-		hdrs = append(hdrs, list)
-		out[items[start].key] = boxSlice(&hdrs[len(hdrs)-1])
-		start = end
-	}
-	return out, drops
+	var r Result
+	r.Normalize(in, opts)
+	return r.Map(), r.Drops()
 }
 
 // normalizeInto appends the normalised form of raw, a value of a hashed
@@ -214,7 +112,7 @@ func appendASCII(dst []byte, key, s, country string, opts *Options) ([]byte, boo
 		if len(s) >= 7 && strings.EqualFold(s[:7], "mailto:") {
 			s = s[7:]
 		}
-		if !validEmail(s) {
+		if !validEmailASCII(s) {
 			return dst, false
 		}
 		return appendLowerASCII(dst, s), true
@@ -274,21 +172,35 @@ func appendLowerASCII(dst []byte, s string) []byte {
 	return dst
 }
 
-// appendFiltered is filterLower for ASCII s, appending to dst.
+// appendFiltered is filterLower for ASCII s, appending to dst. (Bytes
+// that are not ASCII are dropped.)
 func appendFiltered(dst []byte, s string, k keep) []byte {
+	t := &asciiKeep[k&(keepLetters|keepDigits)]
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case k&keepLetters != 0 && 'a' <= c && c <= 'z':
-			dst = append(dst, c)
-		case k&keepLetters != 0 && 'A' <= c && c <= 'Z':
-			dst = append(dst, c+'a'-'A')
-		case k&keepDigits != 0 && '0' <= c && c <= '9':
+		if c := t[s[i]]; c != 0 {
 			dst = append(dst, c)
 		}
 	}
 	return dst
 }
+
+// asciiKeep maps each byte, for each keep, to what appendFiltered writes
+// for it, or 0 to drop it: a table instead of three range tests a byte.
+var asciiKeep = func() (t [keepLetters | keepDigits + 1][256]byte) {
+	for k := range t {
+		for c := range 256 {
+			switch {
+			case keep(k)&keepLetters != 0 && 'a' <= c && c <= 'z':
+				t[k][c] = byte(c)
+			case keep(k)&keepLetters != 0 && 'A' <= c && c <= 'Z':
+				t[k][c] = byte(c + 'a' - 'A')
+			case keep(k)&keepDigits != 0 && '0' <= c && c <= '9':
+				t[k][c] = byte(c)
+			}
+		}
+	}
+	return t
+}()
 
 // hexPairs holds the two lower-case hex digits of every byte, as a
 // little-endian 16-bit word (one store writes both).
@@ -449,6 +361,12 @@ func passthrough(key string, v any) (any, error) {
 		}
 		switch key {
 		case "client_ip_address":
+			if canonicalIPv4(s) { // as netip would write it
+				if len(s) == len(orig) {
+					return v, nil
+				}
+				return s, nil
+			}
 			a, err := netip.ParseAddr(s)
 			if err != nil {
 				return nil, ErrInvalidIP
@@ -486,11 +404,26 @@ func passthrough(key string, v any) (any, error) {
 	return v, nil
 }
 
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
+// canonicalIPv4 reports whether s is an IPv4 address in the form netip
+// writes it: four decimal numbers up to 255 without leading zeros. These
+// need no parsing to be checked and sent as they are.
+func canonicalIPv4(s string) bool {
+	fields, n, digits := 0, 0, 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == '.' {
+			if digits == 0 || n > 255 {
+				return false
+			}
+			fields++
+			n, digits = 0, 0
+			continue
 		}
+		c := s[i]
+		if c < '0' || c > '9' || digits > 0 && n == 0 || digits == 3 {
+			return false
+		}
+		n = n*10 + int(c-'0')
+		digits++
 	}
-	return false
+	return fields == 4
 }
