@@ -99,10 +99,13 @@ func slowPhone(s, region string) (string, error) {
 		return "", ErrInvalidPhone
 	}
 	// The digits may already carry a country code ("16505551212"). This is a
-	// guess, so it must be a valid number, not merely a possible one.
+	// guess, so it must be a valid number, not merely a possible one — and
+	// possible too, so that the "+" form of the answer reads the same.
 	if digits != "" && digits[0] != '0' {
 		if n, err := phonenumbers.Parse("+"+digits, ""); err == nil && phonenumbers.IsValidNumber(n) {
-			return e164(n), nil
+			if e, ok := parsePossible("+"+digits, ""); ok {
+				return e, nil
+			}
 		}
 	}
 	if region == "" {
