@@ -68,6 +68,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDeliverRoundTrip$$' -fuzztime 30s ./plugins/
 	$(GO) test -run '^$$' -fuzz '^FuzzEventsFromWire$$' -fuzztime 30s ./plugins/
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckSettings$$' -fuzztime 30s ./core/pluginhost/
+	$(GO) test -run '^$$' -fuzz '^FuzzParsePubAck$$' -fuzztime 30s ./core/bus/
 
 # Regenerates the committed protobuf code with Debian's protoc and pinned
 # Go generators.

@@ -80,7 +80,7 @@ func TestClusterLong(t *testing.T) {
 			{name: "events-stream leader node", node: "EVENTS", serve: -1},
 			{name: "serve s2", serve: 1},
 			{name: "pipeline-consumer leader node and serve s1 together", node: "consumer", serve: 0},
-			{name: "Meta dedupe-bucket leader node", node: "state", serve: -1},
+			{name: "Meta dedupe-stream leader node", node: "state", serve: -1},
 		},
 		drain: 5 * time.Minute,
 	})

@@ -96,6 +96,7 @@ type Bus struct {
 	srv    *server.Server // nil in external mode
 	nc     *nats.Conn
 	js     jetstream.JetStream
+	acks   *acks
 	stream string
 }
 
@@ -133,6 +134,10 @@ func Open(ctx context.Context, opts Options) (*Bus, error) {
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("bus: jetstream: %w", err)
+	}
+	if b.acks, err = newAcks(b.nc); err != nil {
+		b.Close()
+		return nil, err
 	}
 	if err := b.ensureStream(ctx); err != nil {
 		b.Close()
@@ -322,6 +327,9 @@ func (b *Bus) Ready(ctx context.Context) error {
 // Close drains the connection and shuts the embedded server down, waiting
 // for it to finish. It is safe to call on a partly opened Bus.
 func (b *Bus) Close() {
+	if b.acks != nil {
+		b.acks.close()
+	}
 	if b.nc != nil {
 		done := make(chan struct{})
 		b.nc.SetClosedHandler(func(*nats.Conn) { close(done) })

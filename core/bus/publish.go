@@ -54,7 +54,7 @@ func (b *Bus) Publish(ctx context.Context, msgs []Message) (PublishResult, error
 		}
 		nm[i] = m
 	}
-	outs, err := PublishAll(ctx, b.js, nm)
+	outs, err := b.publishAll(ctx, nm)
 	if err != nil {
 		return res, err
 	}
@@ -69,6 +69,16 @@ func (b *Bus) Publish(ctx context.Context, msgs []Message) (PublishResult, error
 		}
 	}
 	return res, nil
+}
+
+// publishAll is PublishAll through the Bus's own acknowledgement inbox.
+func (b *Bus) publishAll(ctx context.Context, msgs []*nats.Msg) ([]Outcome, error) {
+	p := &publishing{js: b.js, msgs: msgs, outs: make([]Outcome, len(msgs))}
+	c := b.acks.register(p)
+	defer b.acks.unregister(c)
+	return p.outs, p.run(ctx, func(ctx context.Context, todo []int, stall time.Duration) ([]int, error) {
+		return c.attempt(ctx, b.nc, todo, stall)
+	})
 }
 
 // Outcome is what became of one message given to PublishAll: Ack when
@@ -107,26 +117,31 @@ const (
 // ctx ends; then the error wraps ErrUnavailable and the outcomes are
 // partial. msgs must not have a Reply subject.
 func PublishAll(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg) ([]Outcome, error) {
-	outs := make([]Outcome, len(msgs))
-	todo := make([]int, len(msgs))
+	p := &publishing{js: js, msgs: msgs, outs: make([]Outcome, len(msgs))}
+	return p.outs, p.run(ctx, p.attempt)
+}
+
+// run makes attempts until every message has an outcome, backing off
+// between them, or ctx ends.
+func (p *publishing) run(ctx context.Context, attempt func(ctx context.Context, todo []int, stall time.Duration) ([]int, error)) error {
+	todo := make([]int, len(p.msgs))
 	for i := range todo {
 		todo[i] = i
 	}
-	p := publishing{js: js, msgs: msgs, outs: outs}
 	stall, backoff := ackStall, publishBackoff
 	for {
-		again, err := p.attempt(ctx, todo, stall)
+		again, err := attempt(ctx, todo, stall)
 		if err != nil {
-			return outs, err
+			return err
 		}
 		if len(again) == 0 {
-			return outs, nil
+			return nil
 		}
 		t := time.NewTimer(backoff)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return outs, p.unavailable(ctx)
+			return p.unavailable(ctx)
 		case <-t.C:
 		}
 		todo = again
