@@ -35,6 +35,7 @@ type benchAllOptions struct {
 	dir         string
 	stages      []string
 	cpuprofile  string
+	pprofAddr   string
 }
 
 func newBenchAllCmd(g *globals) *cobra.Command {
@@ -77,6 +78,7 @@ not a failure: the exit status is 1 only if a stage could not run.`,
 	f.StringVar(&o.dir, "dir", "", "parent of the temporary stores (default: the system temp dir)")
 	f.StringSliceVar(&o.stages, "stages", []string{"ceiling", "ingest", "e2e", "micro"}, "stages to run")
 	f.StringVar(&o.cpuprofile, "e2e-cpuprofile", "", "write serve's CPU profile of the last end-to-end meta round here")
+	f.StringVar(&o.pprofAddr, "e2e-pprof", "", "serve net/http/pprof on this HOST:PORT during the last end-to-end meta round (heap profiles of a live serve)")
 	return cmd
 }
 
@@ -258,6 +260,9 @@ func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
 		if r == o.rounds-1 && o.cpuprofile != "" {
 			meta.cpuprofile, _ = filepath.Abs(o.cpuprofile)
 		}
+		if r == o.rounds-1 {
+			meta.pprofAddr = o.pprofAddr
+		}
 		mr, err := e2e("meta", meta)
 		if err != nil {
 			return err
@@ -268,7 +273,7 @@ func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
 		add("e2e.meta.serveCPU", 3, "serve CPU, end to end", "cores", mr.ServeCores)
 		add("e2e.meta.pluginCPU", 3, "meta-capi plugin CPU", "cores", mr.PluginCores)
 		lat := meta
-		lat.cpuprofile = ""
+		lat.cpuprofile, lat.pprofAddr = "", ""
 		lat.rate, lat.events = o.latencyRate, int(o.latencyRate*o.latencySecs)
 		lr, err := e2e("meta-latency", lat)
 		if err != nil {

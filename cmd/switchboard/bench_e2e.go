@@ -37,6 +37,7 @@ type benchE2ESpec struct {
 	// webhook that answers every call 500, to measure isolation.
 	failingSibling bool
 	cpuprofile     string // serve's CPU profile goes here
+	pprofAddr      string // serve's net/http/pprof listens here
 }
 
 // benchE2EResult is what one end-to-end run measured.
@@ -289,7 +290,7 @@ func runBenchE2E(ctx context.Context, dir string, spec benchE2ESpec, logs io.Wri
 		defer down.close()
 		sibling = down.url()
 	}
-	child, err := startBenchChild(ctx, dir, benchDefaultWriteKey, benchProfile{CPU: spec.cpuprofile}, benchE2EConfig(spec, recv.url(), sibling), logs)
+	child, err := startBenchChild(ctx, dir, benchDefaultWriteKey, benchProfile{CPU: spec.cpuprofile, Addr: spec.pprofAddr}, benchE2EConfig(spec, recv.url(), sibling), logs)
 	if err != nil {
 		return res, err
 	}
