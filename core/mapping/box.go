@@ -1,6 +1,9 @@
 package mapping
 
-import "unsafe"
+import (
+	"time"
+	"unsafe"
+)
 
 // Boxing in bulk.
 //
@@ -9,9 +12,11 @@ import "unsafe"
 // for a decoded event, dozens. The decoder instead keeps the values in
 // arrays of a few dozen (one allocation each) and makes interface values
 // that point into them, as the runtime's own boxing would point at its
-// copy. The arrays are never reused or written again once a value points
-// into them, so the values stay valid for as long as anything holds them,
-// like any other heap value.
+// copy. The arrays are not written again once a value points into them,
+// so the values stay valid for as long as anything holds them, like any
+// other heap value; the one exception is Apply's fast path, whose values
+// all die with the call, so it reuses its arrays for the next event
+// (reuse).
 
 // eface is the layout of an interface value of type any.
 type eface struct {
@@ -22,10 +27,12 @@ type eface struct {
 func typeOf(v any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&v)).typ }
 
 var (
-	stringWord  = typeOf("")
-	float64Word = typeOf(0.5)
-	intWord     = typeOf(0)
-	listWord    = typeOf([]any(nil))
+	stringWord   = typeOf("")
+	float64Word  = typeOf(0.5)
+	intWord      = typeOf(0)
+	listWord     = typeOf([]any(nil))
+	timeWord     = typeOf(time.Time{})
+	contentsWord = typeOf(contentsOutput(nil))
 )
 
 // box makes the interface value of type typ whose value is at p.
@@ -39,29 +46,67 @@ func box(typ, p unsafe.Pointer) (v any) {
 // the fast path).
 type boxes struct {
 	strs   []string
-	nums   []uint64 // float64 and int values
-	lists  [][]any  // slice headers
-	bytes  []byte   // the bytes of strings made on the fast path
-	sizes  boxSizes // the sizes to start with
-	counts boxSizes // how much was handed out
+	nums   []uint64    // float64 and int values
+	lists  [][]any     // slice headers
+	times  []time.Time // the four timestamps
+	bytes  []byte      // the bytes of strings made on the fast path
+	items  []any       // the elements of arrays made on the fast path
+	sizes  boxSizes    // the sizes to start with
+	counts boxSizes    // how much was handed out
 }
 
-// boxSizes are numbers of strings, numbers, lists and bytes.
-type boxSizes struct{ strs, nums, lists, bytes int }
+// boxSizes are numbers of strings, numbers, lists, bytes and items.
+type boxSizes struct{ strs, nums, lists, bytes, items int }
+
+// maxKeep bounds the bytes and items reuse keeps for the next event.
+const maxKeep = 16 << 10
 
 // newBytes returns n bytes for a new string's contents.
 func (b *boxes) newBytes(n int) []byte {
 	b.counts.bytes += n
-	if cap(b.bytes)-len(b.bytes) < n {
-		size := max(2*cap(b.bytes), 64)
-		if b.bytes == nil && b.sizes.bytes > 0 {
-			size = b.sizes.bytes
+	return carve(&b.bytes, n, b.sizes.bytes)
+}
+
+// newItems returns n elements for a new array.
+func (b *boxes) newItems(n int) []any {
+	b.counts.items += n
+	return carve(&b.items, n, b.sizes.items)
+}
+
+// carve cuts n elements from the end of the slab, first replacing it with
+// a new one (of size elements if it had none yet, else of twice its size)
+// when it has no room. The result's capacity is n, so appending to it
+// cannot reach what comes after.
+func carve[T any](slab *[]T, n, size int) []T {
+	if cap(*slab)-len(*slab) < n {
+		next := max(2*cap(*slab), 64)
+		if *slab == nil && size > 0 {
+			next = size
 		}
-		b.bytes = make([]byte, 0, max(size, n))
+		*slab = make([]T, 0, max(next, n))
 	}
-	l := len(b.bytes)
-	b.bytes = b.bytes[:l+n]
-	return b.bytes[l : l+n : l+n]
+	l := len(*slab)
+	*slab = (*slab)[:l+n]
+	return (*slab)[l : l+n : l+n]
+}
+
+// reuse readies b for another evaluation, keeping its current arrays (up
+// to a size) and clearing what they point to. Only for evaluations none of
+// whose values outlive them: the next one overwrites the values.
+func (b *boxes) reuse() {
+	clear(b.strs)
+	clear(b.lists)
+	clear(b.times)
+	clear(b.items)
+	b.strs, b.nums, b.lists, b.times = b.strs[:0], b.nums[:0], b.lists[:0], b.times[:0]
+	b.bytes, b.items = b.bytes[:0], b.items[:0]
+	if cap(b.bytes) > maxKeep {
+		b.bytes = nil
+	}
+	if cap(b.items) > maxKeep {
+		b.items = nil
+	}
+	b.counts = boxSizes{}
 }
 
 // stringOf boxes the string whose contents newBytes gave.
@@ -82,13 +127,27 @@ func (b *boxes) string(s string) any {
 }
 
 // list boxes a slice of values.
-func (b *boxes) list(l []any) any {
+func (b *boxes) list(l []any) any { return b.slice(listWord, l) }
+
+// slice boxes l as a value of type typ, which must be a slice of any or a
+// type with the same layout (contentsOutput).
+func (b *boxes) slice(typ unsafe.Pointer, l []any) any {
 	b.counts.lists++
 	if len(b.lists) == cap(b.lists) {
 		b.lists = make([][]any, 0, chunk(cap(b.lists), b.sizes.lists))
 	}
 	b.lists = append(b.lists, l)
-	return box(listWord, unsafe.Pointer(&b.lists[len(b.lists)-1]))
+	return box(typ, unsafe.Pointer(&b.lists[len(b.lists)-1]))
+}
+
+// time boxes a time. Events have a few, so there is no size to start
+// with.
+func (b *boxes) time(t time.Time) any {
+	if len(b.times) == cap(b.times) {
+		b.times = make([]time.Time, 0, chunk(cap(b.times), 4))
+	}
+	b.times = append(b.times, t)
+	return box(timeWord, unsafe.Pointer(&b.times[len(b.times)-1]))
 }
 
 func (b *boxes) num() unsafe.Pointer {

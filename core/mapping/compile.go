@@ -266,7 +266,7 @@ func (k *compiler) shape(n, key *yaml.Node, full, rel string, depth int) *shape 
 			}
 			if f := k.shape(vn, kn, child(full, kn.Value), child(rel, kn.Value), depth+1); f != nil {
 				s.keys = append(s.keys, kn.Value)
-				s.names = append(s.names, string(append(appendString(nil, kn.Value), ':')))
+				s.names = append(s.names, string(append(appendString([]byte{','}, kn.Value), ':')))
 				s.fields = append(s.fields, f)
 			}
 		}

@@ -3,6 +3,7 @@ package mapping
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"time"
@@ -40,27 +41,43 @@ func appendShape(b []byte, s *shape, values []any) ([]byte, bool, error) {
 			open, close = '[', ']'
 		}
 		b = append(b, open)
-		wrote := false
 		for i, f := range s.fields {
 			mark := len(b)
-			if wrote {
-				b = append(b, ',')
-			}
 			if s.kind == objectShape {
-				b = append(b, s.names[i]...)
+				name := s.names[i]
+				if mark == start+1 {
+					name = name[1:] // the first field: no comma
+				}
+				b = append(b, name...)
+			} else if mark > start+1 {
+				b = append(b, ',')
 			}
 			var ok bool
 			var err error
-			if b, ok, err = appendShape(b, f, values); err != nil {
+			if f.kind == exprShape {
+				// Most fields are expressions: their values are
+				// written here, without a call of appendShape.
+				switch v := values[f.leaf].(type) {
+				case nil:
+					b = b[:mark]
+					continue
+				case string:
+					b, ok = appendString(b, v), true
+				default:
+					b, err = appendJSON(b, v, 0)
+					ok = err == nil
+				}
+			} else {
+				b, ok, err = appendShape(b, f, values)
+			}
+			if err != nil {
 				return b, false, err
 			}
 			if !ok {
 				b = b[:mark]
-				continue
 			}
-			wrote = true
 		}
-		if !wrote {
+		if len(b) == start+1 {
 			return b[:start], false, nil
 		}
 		return append(b, close), true, nil
@@ -152,12 +169,61 @@ func appendJSON(b []byte, v any, depth int) ([]byte, error) {
 
 // appendFloat formats f as encoding/json does (ES6 number formatting).
 func appendFloat(b []byte, f float64) ([]byte, error) {
+	if out, ok := appendDecimal(b, f); ok {
+		return out, nil
+	}
 	b, ok := jsonenc.AppendFloat(b, f)
 	if !ok {
 		return b, fmt.Errorf("the value %v cannot be sent as JSON", f)
 	}
 	return b, nil
 }
+
+// appendDecimal appends f as appendFloat would when it is a decimal of at
+// most 15 significant digits and at most 15 after the point, as prices
+// and revenues are: f is then m/10^k for the smallest such k, computed
+// as smallDecimal does, and those digits are the shortest that give f
+// back (two decimals of 15 digits or fewer never round to the same
+// float64), which is what strconv writes. ok is false for other numbers,
+// and for those JSON writes with an exponent.
+func appendDecimal(b []byte, f float64) ([]byte, bool) {
+	a := math.Abs(f)
+	if !(a >= 1e-6 && a < 1e15) {
+		return b, false
+	}
+	for k, p := range pow10 {
+		m := math.Round(a * p)
+		if m >= 1e15 {
+			break
+		}
+		if m/p != a {
+			continue
+		}
+		if f < 0 {
+			b = append(b, '-')
+		}
+		start := len(b)
+		b = strconv.AppendUint(b, uint64(m), 10)
+		if k == 0 {
+			return b, true
+		}
+		// Insert the point k digits from the end, after zeros to make
+		// at least one digit before it.
+		if pad := k + 1 - (len(b) - start); pad > 0 {
+			b = append(b, zeros[:pad]...)
+			copy(b[start+pad:], b[start:len(b)-pad])
+			copy(b[start:start+pad], zeros[:pad])
+		}
+		b = append(b, 0)
+		point := len(b) - 1 - k
+		copy(b[point+1:], b[point:len(b)-1])
+		b[point] = '.'
+		return b, true
+	}
+	return b, false
+}
+
+const zeros = "0000000000000000"
 
 // validNumber reports whether s is a JSON number.
 func validNumber(s string) bool {
@@ -169,5 +235,14 @@ func validNumber(s string) bool {
 const hexDigits = "0123456789abcdef"
 
 // appendString appends s as a JSON string, as encoding/json does with HTML
-// escaping off.
-func appendString(b []byte, s string) []byte { return jsonenc.AppendString(b, s, false) }
+// escaping off. Most strings (hex digests, ids, URLs) need no escaping and
+// are copied as they are.
+func appendString(b []byte, s string) []byte {
+	if jsonenc.SkipPlain(s, 0) == len(s) {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
+	return jsonenc.AppendString(b, s, false)
+}
+

@@ -319,7 +319,7 @@ func typed(kind int, key string, v any) (any, error) {
 		if s == "" {
 			return nil, nil
 		}
-		t, err := time.Parse(time.RFC3339Nano, s)
+		t, err := parseTimestamp(s)
 		if err != nil {
 			return nil, fmt.Errorf("%s must be an RFC 3339 time such as 2024-06-10T15:30:22.123Z", key)
 		}
@@ -336,6 +336,77 @@ func typed(kind int, key string, v any) (any, error) {
 	return nil, nil
 }
 
+// parseTimestamp is time.Parse(time.RFC3339Nano, s), quicker for the
+// usual form of a Segment timestamp.
+func parseTimestamp(s string) (time.Time, error) {
+	if t, ok := utcTime(s); ok {
+		return t, nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+// utcTime reads an RFC 3339 time in UTC, 2024-06-10T15:30:22.123Z, with
+// any number of fractional digits, and gives what time.Parse gives for it.
+// ok is false for any other text, even text time.Parse accepts.
+func utcTime(s string) (t time.Time, ok bool) {
+	if len(s) < len("2006-01-02T15:04:05Z") || s[len(s)-1] != 'Z' ||
+		s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
+		return time.Time{}, false
+	}
+	// two reads two digits, or gives a negative number.
+	two := func(i int) int {
+		hi, lo := s[i]-'0', s[i+1]-'0'
+		if hi > 9 || lo > 9 {
+			return -1000
+		}
+		return int(hi)*10 + int(lo)
+	}
+	century, year, month, day := two(0), two(2), two(5), two(8)
+	hour, minute, sec := two(11), two(14), two(17)
+	if century < 0 || year < 0 {
+		return time.Time{}, false
+	}
+	year += 100 * century
+	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
+		hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
+		return time.Time{}, false
+	}
+	// time.Parse reads the first nine fractional digits (nanoseconds) and
+	// checks that the rest are digits.
+	nsec := 0
+	if frac := s[19 : len(s)-1]; frac != "" {
+		if len(frac) < 2 || frac[0] != '.' {
+			return time.Time{}, false
+		}
+		for i, c := range []byte(frac[1:]) {
+			if c-'0' > 9 {
+				return time.Time{}, false
+			}
+			if i < 9 {
+				nsec = nsec*10 + int(c-'0')
+			}
+		}
+		for n := len(frac) - 1; n < 9; n++ {
+			nsec *= 10
+		}
+	}
+	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
+}
+
+// daysIn is the number of days in a month of a year.
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
 // key reads an object key and the colon after it.
 func (d *decoder) key() (string, error) {
 	if d.i >= len(d.s) {
@@ -343,6 +414,12 @@ func (d *decoder) key() (string, error) {
 	}
 	if d.s[d.i] != '"' {
 		return "", d.errorf("want a string key")
+	}
+	// The usual key, in compact JSON: plain, the colon right after it.
+	i := d.i + 1
+	if j, ok := jsonenc.WordEnd(d.s, i); ok && d.s[j] == '"' && j+1 < len(d.s) && d.s[j+1] == ':' {
+		d.i = j + 2
+		return d.s[i:j], nil
 	}
 	k, err := d.str(false)
 	if err != nil {
@@ -409,6 +486,13 @@ func (d *decoder) object(skip bool) (any, error) {
 		return nil, err
 	}
 	d.i++ // {
+	// An arena's maps are reused at the size they grew to, so one is
+	// filled as the keys come; other maps are made at their final size
+	// from the keys and values gathered on the stacks.
+	var direct map[string]any
+	if !skip && d.arena != nil {
+		direct = d.arena.newMap(0)
+	}
 	base := len(d.stack)
 	kbase := len(d.keys)
 	d.space()
@@ -425,7 +509,10 @@ func (d *decoder) object(skip bool) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			if !skip {
+			switch {
+			case direct != nil:
+				direct[k] = v
+			case !skip:
 				d.keys = append(d.keys, k)
 				d.stack = append(d.stack, v)
 			}
@@ -445,16 +532,14 @@ func (d *decoder) object(skip bool) (any, error) {
 		}
 	}
 	d.depth--
-	if skip {
+	switch {
+	case skip:
 		return nil, nil
+	case direct != nil:
+		return direct, nil
 	}
 	keys, vals := d.keys[kbase:], d.stack[base:]
-	var m map[string]any
-	if d.arena != nil {
-		m = d.arena.newMap(len(keys))
-	} else {
-		m = make(map[string]any, len(keys))
-	}
+	m := make(map[string]any, len(keys))
 	for i, k := range keys {
 		m[k] = vals[i]
 	}
@@ -589,6 +674,12 @@ func (d *decoder) number(skip bool) (any, error) {
 			return d.boxes.int(int(n)), nil
 		}
 	}
+	if f, ok := smallDecimal(text); ok {
+		if skip {
+			return nil, nil
+		}
+		return d.boxes.float(f), nil
+	}
 	f, err := strconv.ParseFloat(text, 64)
 	if err != nil || math.IsInf(f, 0) {
 		d.i = start
@@ -600,6 +691,44 @@ func (d *decoder) number(skip bool) (any, error) {
 	return d.boxes.float(f), nil
 }
 
+// smallDecimal returns the value of a JSON number with a decimal point, no
+// exponent and at most 15 digits (prices, revenues), as ParseFloat gives
+// it: the digits and the power of ten they are divided by are exact
+// float64s, so the one division rounds correctly. ok is false for other
+// numbers. text must be a JSON number.
+func smallDecimal(text string) (f float64, ok bool) {
+	neg := text[0] == '-'
+	if neg {
+		text = text[1:]
+	}
+	if len(text) > 16 {
+		return 0, false
+	}
+	var m uint64
+	frac := -1 // digits after the point
+	for i := 0; i < len(text); i++ {
+		switch c := text[i]; {
+		case c >= '0' && c <= '9':
+			m = m*10 + uint64(c-'0')
+		case c == '.' && frac < 0:
+			frac = len(text) - i - 1
+		default:
+			return 0, false
+		}
+	}
+	if frac < 0 {
+		return 0, false
+	}
+	f = float64(m) / pow10[frac]
+	if neg {
+		f = -f
+	}
+	return f, true
+}
+
+// pow10 holds the powers of ten smallDecimal divides by, all exact.
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
 // str decodes a string starting at its opening quote. Strings without
 // escapes share the input's memory; invalid UTF-8 becomes U+FFFD, as in
 // encoding/json.
@@ -607,10 +736,11 @@ func (d *decoder) str(skip bool) (string, error) {
 	d.i++ // "
 	start := d.i
 	s := d.s
-	for i := start; i < len(s); {
-		if i = jsonenc.SkipPlain(s, i); i == len(s) {
-			break
-		}
+	i, found := jsonenc.WordEnd(s, start)
+	if !found {
+		i = jsonenc.SkipPlain(s, i)
+	}
+	for i < len(s) {
 		c := s[i]
 		switch {
 		case c == '"':
@@ -629,7 +759,7 @@ func (d *decoder) str(skip bool) (string, error) {
 			if r == utf8.RuneError && size == 1 {
 				return d.slowStr(start, skip)
 			}
-			i += size
+			i = jsonenc.SkipPlain(s, i+size)
 		}
 	}
 	d.i = len(s)

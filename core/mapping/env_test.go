@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard-cdp/switchboard/internal/jsonenc"
 )
 
 func TestNewEnv(t *testing.T) {
@@ -219,3 +221,85 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSmallDecimal checks the decoder's shortcut for decimal numbers
+// against strconv.ParseFloat, bit for bit.
+func FuzzSmallDecimal(f *testing.F) {
+	for _, s := range []string{"129.99", "-0.0", "0.1", "19.99", "90.01", "123456789012345.6", "1234567890123456.7",
+		"9007199254740993.0", "0.000000000000001", "-999999999999999.", "1.5e3", "12", "1..2", ".5", "-"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if s == "" || !validNumber(s) {
+			return // the decoder calls it only on JSON numbers
+		}
+		got, ok := smallDecimal(s)
+		if !ok {
+			return
+		}
+		want, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			t.Fatalf("smallDecimal(%q) = %v; ParseFloat fails: %v", s, got, err)
+		}
+		if math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("smallDecimal(%q) = %v, ParseFloat %v", s, got, want)
+		}
+	})
+}
+
+// FuzzUTCTime checks the decoder's shortcut for timestamps against
+// time.Parse: where it reads a time, time.Parse must read the same one.
+func FuzzUTCTime(f *testing.F) {
+	for _, s := range []string{"2024-06-10T15:30:22.123Z", "2024-06-10T15:30:22Z", "2024-02-29T00:00:00Z",
+		"2023-02-29T00:00:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.9999999999999Z", "2024-06-10T24:00:00Z",
+		"2024-06-10T15:30:60Z", "2024-06-10T15:30:22.Z", "2024-06-10T15:30:22.1x3Z", "2024-06-10T15:30:22+02:00",
+		"2024-06-10 15:30:22Z", "2024-6-10T15:30:22Z", "+024-06-10T15:30:22Z", "2024-06-10T15:30:22.000000001Z"} {
+		f.Add(s)
+	}
+	for _, s := range []string{"2024-06-10T15:30:22.123Z", "2024-06-10T15:30:22Z", "2024-02-29T23:59:59.123456789123Z"} {
+		if _, ok := utcTime(s); !ok {
+			f.Fatalf("utcTime(%q) leaves the usual form to time.Parse", s)
+		}
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := utcTime(s)
+		if !ok {
+			return
+		}
+		want, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			t.Fatalf("utcTime(%q) = %v; time.Parse fails: %v", s, got, err)
+		}
+		if got != want {
+			t.Fatalf("utcTime(%q) = %v, time.Parse %v", s, got, want)
+		}
+	})
+}
+
+// FuzzAppendDecimal checks the encoder's shortcut for decimal numbers
+// against jsonenc.AppendFloat (encoding/json's formatting), byte for byte,
+// on the number and on it rounded to a few decimal places.
+func FuzzAppendDecimal(f *testing.F) {
+	for _, x := range []float64{129.99, 19.99, 90.01, 0.1, 0.3, 1e-6, 1.5e-6, 999999999999999, 99999999999999.9,
+		123456789012345, 0.000001, 1e15, 5e-324, -2.5, 0.1 + 0.2, 1 << 53, 100, 1e21, -0.0} {
+		f.Add(x)
+	}
+	for _, x := range []float64{129.99, 0.005, -19.5, 12} {
+		if _, ok := appendDecimal(nil, x); !ok {
+			f.Fatalf("appendDecimal(%v) leaves it to strconv", x)
+		}
+	}
+	f.Fuzz(func(t *testing.T, x float64) {
+		for _, v := range []float64{x, math.Round(x*100) / 100, math.Round(x*1e6) / 1e6, float64(int64(x)) / 1000} {
+			got, ok := appendDecimal(nil, v)
+			if !ok {
+				continue
+			}
+			want, _ := jsonenc.AppendFloat(nil, v)
+			if string(got) != string(want) {
+				t.Fatalf("appendDecimal(%v) = %s, AppendFloat %s", v, got, want)
+			}
+		}
+	})
+}
+

@@ -741,15 +741,19 @@ type fastProg struct {
 }
 
 // sizeHint keeps boxSizes for the next evaluation.
-type sizeHint [4]atomic.Int32
+type sizeHint [5]atomic.Int32
 
 func (h *sizeHint) load() boxSizes {
-	return boxSizes{int(h[0].Load()), int(h[1].Load()), int(h[2].Load()), int(h[3].Load())}
+	return boxSizes{int(h[0].Load()), int(h[1].Load()), int(h[2].Load()), int(h[3].Load()), int(h[4].Load())}
 }
 
 func (h *sizeHint) store(c boxSizes) {
-	for i, n := range [4]int{c.strs, c.nums, c.lists, c.bytes} {
-		h[i].Store(int32(min(n, 4096)))
+	for i, n := range [5]int{c.strs, c.nums, c.lists, c.bytes, c.items} {
+		// Loading first spares goroutines applying alike events the
+		// writes to one shared cache line.
+		if n := int32(min(n, 4096)); h[i].Load() != n {
+			h[i].Store(n)
+		}
 	}
 }
 
@@ -956,7 +960,7 @@ func (p *Program) fastValues(env Env) (values []any, ok bool) {
 			continue
 		}
 		v, ok := e(f)
-		if !ok || jsonReady(v) != nil {
+		if !ok || badFloat(v) {
 			return nil, false
 		}
 		values[i] = v
@@ -992,7 +996,7 @@ func (fp *fastProg) runSlow(machine *vm.VM, mem uint, env map[string]any, values
 		return false
 	}
 	for j, i := range fp.slowIdx {
-		if jsonReady(vals[j]) != nil {
+		if badFloat(vals[j]) {
 			return false
 		}
 		values[i] = vals[j]
@@ -1020,7 +1024,11 @@ func (st *fastState) release() bool {
 	clear(st.env)
 	clear(st.dec.stack)
 	clear(st.dec.keys)
-	st.dec = decoder{stack: st.dec.stack[:0], keys: st.dec.keys[:0]}
+	st.dec.boxes.reuse()
+	// Field by field, to keep the boxes without copying them.
+	d := &st.dec
+	d.s, d.i, d.depth, d.strict, d.arena = "", 0, 0, false, nil
+	d.stack, d.keys = d.stack[:0], d.keys[:0]
 	clear(st.vm.Stack[:cap(st.vm.Stack)])
 	clear(st.vm.Variables)
 	st.frame = frame{}
@@ -1046,9 +1054,10 @@ func (p *Program) applyFast(data []byte) (out []byte, matched, ok bool) {
 	}()
 	// Speed: the event is read in place, not copied into a string as
 	// NewEnv does. Nothing decoded from it outlives this call: the output
-	// is a copy, and release clears every reference to it.
+	// is a copy, and release clears every reference to it and readies the
+	// boxes for the next event.
 	d := &st.dec
-	*d = decoder{s: unsafe.String(unsafe.SliceData(data), len(data)), stack: d.stack[:0], keys: d.keys[:0], arena: &st.arena}
+	d.s, d.arena = unsafe.String(unsafe.SliceData(data), len(data)), &st.arena // the rest is as release left it
 	d.boxes.sizes = fp.boxSizes()
 	defer func() { fp.keepSizes(d.boxes.counts) }()
 	if d.project(fp.proj, st.slots) != nil {
@@ -1105,7 +1114,7 @@ func (p *Program) applyFast(data []byte) (out []byte, matched, ok bool) {
 			continue
 		}
 		v, ok := e(f)
-		if !ok || jsonReady(v) != nil {
+		if !ok || badFloat(v) {
 			return nil, false, false
 		}
 		vals[i] = v

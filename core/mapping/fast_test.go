@@ -296,3 +296,24 @@ func FuzzFast(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCase checks the fast path's lower and upper against strings.ToLower
+// and strings.ToUpper.
+func FuzzCase(f *testing.F) {
+	for _, s := range []string{"", " Jane.Doe@Example.com ", "US", "usd", "ÉCOLE école", "ABCDEFGHIJKLMNOPQRSTUVWXYZ@[`{",
+		"abcdefghijklmnopqrstuvwxyz", "MiXeD 123 \x00\x7f", "\xff", "İstanbul"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, upper := range []bool{false, true} {
+			want := strings.ToLower(s)
+			if upper {
+				want = strings.ToUpper(s)
+			}
+			got, ok := fastCase(upper)(&boxes{}, s)
+			if !ok || got != want {
+				t.Fatalf("fastCase(%v)(%q) = %q, %v; want %q", upper, s, got, ok, want)
+			}
+		}
+	})
+}

@@ -41,11 +41,20 @@ func fastSHA256(b *boxes, a any) (any, bool) {
 	}
 	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(s), len(s))) // only read
 	out := b.newBytes(2 * sha256.Size)
+	hex := (*[2 * sha256.Size]byte)(out) // no bounds checks in the loop
 	for i, c := range sum {
-		out[2*i], out[2*i+1] = hexDigits[c>>4], hexDigits[c&0xF]
+		*(*[2]byte)(hex[2*i:]) = hexPairs[c]
 	}
 	return b.stringOf(out), true
 }
+
+// hexPairs holds the two lowercase hex digits of every byte value.
+var hexPairs = func() (t [256][2]byte) {
+	for i := range t {
+		t[i] = [2]byte{hexDigits[i>>4], hexDigits[i&0xF]}
+	}
+	return t
+}()
 
 // fastCase is lower (upper: upper), strings.ToLower and ToUpper computed
 // here for ASCII.
@@ -131,9 +140,9 @@ func fastUnix(name string, conv func(time.Time) int64) func(b *boxes, a any) (an
 // contentsOutput is the value of contents(…) when it is a whole field of
 // map: and Apply only writes it: the products as Meta's contents without
 // a map for each (appendJSON writes it as it writes contents' result).
-type contentsOutput []contentsItem
-
-type contentsItem struct{ id, quantity, price any }
+// Each product takes three elements: its id, quantity and price (nil when
+// it has none). It has the layout of []any, so boxes.slice boxes it.
+type contentsOutput []any
 
 // outputContents returns, for a leaf that is a call of contents, a fastFn
 // that gives a contentsOutput on the fast path of Apply (Map, which
@@ -155,17 +164,17 @@ func (c *fastCompiler) outputContents(n ast.Node, fn fastFn) fastFn {
 		if !ok {
 			return nil, false
 		}
-		return contentsOf(v)
+		return contentsOf(f.boxes, v)
 	}
 }
 
-// contentsOf is contentsFn making a contentsOutput.
-func contentsOf(a any) (any, bool) {
+// contentsOf is contentsFn making a contentsOutput, boxed in b.
+func contentsOf(b *boxes, a any) (any, bool) {
 	list, ok, err := items("contents", a)
 	if !ok {
 		return nil, err == nil
 	}
-	var out contentsOutput
+	var out []any
 	for _, it := range list {
 		p, ok := it.(map[string]any)
 		if !ok {
@@ -180,42 +189,43 @@ func contentsOf(a any) (any, bool) {
 				id = s
 			}
 		}
-		c := contentsItem{id: id, quantity: p["quantity"], price: p["price"]}
-		if c.quantity == nil {
-			c.quantity = 1
+		quantity := p["quantity"]
+		if quantity == nil {
+			quantity = 1
 		}
 		if out == nil {
-			out = make(contentsOutput, 0, len(list))
+			out = b.newItems(3 * len(list))[:0]
 		}
-		out = append(out, c)
+		out = append(out, id, quantity, p["price"])
 	}
 	if out == nil {
 		return nil, true
 	}
-	return out, true
+	return b.slice(contentsWord, out), true
 }
 
 // appendContents writes c as appendJSON writes contents' result: an array
 // of objects with their keys sorted, at depth 0.
 func appendContents(b []byte, c contentsOutput) ([]byte, error) {
 	b = append(b, '[')
-	for i, it := range c {
+	for i := 0; i+2 < len(c); i += 3 {
 		if i > 0 {
 			b = append(b, ',')
 		}
+		id, quantity, price := c[i], c[i+1], c[i+2]
 		var err error
 		b = append(b, `{"id":`...)
-		if b, err = appendJSON(b, it.id, 2); err != nil {
+		if b, err = appendJSON(b, id, 2); err != nil {
 			return b, err
 		}
-		if it.price != nil {
+		if price != nil {
 			b = append(b, `,"item_price":`...)
-			if b, err = appendJSON(b, it.price, 2); err != nil {
+			if b, err = appendJSON(b, price, 2); err != nil {
 				return b, err
 			}
 		}
 		b = append(b, `,"quantity":`...)
-		if b, err = appendJSON(b, it.quantity, 2); err != nil {
+		if b, err = appendJSON(b, quantity, 2); err != nil {
 			return b, err
 		}
 		b = append(b, '}')
@@ -236,7 +246,7 @@ func fastPluck(b *boxes, a, field any) (any, bool) {
 		if m, ok := it.(map[string]any); ok {
 			if v := m[name]; v != nil {
 				if out == nil {
-					out = make([]any, 0, len(list))
+					out = b.newItems(len(list))[:0]
 				}
 				out = append(out, v)
 			}

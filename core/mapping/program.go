@@ -32,7 +32,7 @@ type Program struct {
 type shape struct {
 	kind   shapeKind
 	keys   []string // objectShape: field names, in file order
-	names  []string // objectShape: the names as JSON, with the colon after them
+	names  []string // objectShape: the names as JSON, with a comma before them and a colon after
 	fields []*shape // objectShape: values; arrayShape: items
 	value  any      // literalShape
 	leaf   int      // exprShape: index of its expression's value
@@ -267,10 +267,17 @@ func runtimeMessage(msg string) string {
 
 // jsonReady rejects the float values JSON cannot carry.
 func jsonReady(v any) error {
-	if f, ok := v.(float64); ok && (math.IsNaN(f) || math.IsInf(f, 0)) {
-		return fmt.Errorf("the value %v cannot be sent as JSON", f)
+	if badFloat(v) {
+		return fmt.Errorf("the value %v cannot be sent as JSON", v)
 	}
 	return nil
+}
+
+// badFloat reports whether v is a float value JSON cannot carry. Unlike
+// jsonReady it inlines, for the fast path's loops.
+func badFloat(v any) bool {
+	f, ok := v.(float64)
+	return ok && (math.IsNaN(f) || math.IsInf(f, 0))
 }
 
 // build makes the value of s from the expressions' values, leaving out nil

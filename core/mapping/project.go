@@ -1,9 +1,6 @@
 package mapping
 
-import (
-	"errors"
-	"time"
-)
+import "errors"
 
 // A projection is the parts of an event a program's fast path reads: the
 // fields and the constant paths into them (context.traits.email), as a
@@ -236,12 +233,12 @@ func (d *decoder) projectField(kind int, n *pnode, slots []any) error {
 			return err
 		}
 		if s != "" {
-			t, err := time.Parse(time.RFC3339Nano, s)
+			t, err := parseTimestamp(s)
 			if err != nil {
 				return errNotFast
 			}
 			if n != nil && !t.IsZero() {
-				v = t
+				v = d.boxes.time(t)
 			}
 		}
 	case objectField:

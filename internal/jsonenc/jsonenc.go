@@ -29,7 +29,7 @@ const (
 // load8 reads the eight bytes of s at i (i+8 <= len(s)) as a little-endian
 // word.
 func load8(s string, i int) uint64 {
-	return binary.LittleEndian.Uint64((*[8]byte)(unsafe.Pointer(unsafe.StringData(s[i:])))[:])
+	return binary.LittleEndian.Uint64((*[8]byte)(unsafe.Add(unsafe.Pointer(unsafe.StringData(s)), i))[:])
 }
 
 // has flags the bytes of x equal to c ("has a zero byte" on x^c).
@@ -52,8 +52,41 @@ func special8(x uint64, html bool) uint64 {
 
 // SkipPlain returns the index of the first byte of s at or after i that a
 // JSON string must escape or decode (a control character, '"', '\\' or a
-// non-ASCII byte), or len(s), testing eight bytes at a time.
-func SkipPlain(s string, i int) int { return skipPlain(s, i, false) }
+// non-ASCII byte), or len(s), testing eight bytes at a time. Decoders and
+// encoders run it on every string, so the word loop is WordEnd, which
+// inlines, rather than a call per word.
+func SkipPlain(s string, i int) int {
+	i, found := WordEnd(s, i)
+	if found {
+		return i
+	}
+	for i < len(s) && plain[s[i]] {
+		i++
+	}
+	return i
+}
+
+// WordEnd is SkipPlain over the whole eight-byte words of s from i: it
+// returns where SkipPlain stops and true if that is within them, or the
+// index after them and false. A decoder that inlines it rarely needs
+// SkipPlain's byte loop: a string inside a document is followed by more of
+// the document.
+func WordEnd(s string, i int) (int, bool) {
+	for ; i+8 <= len(s); i += 8 {
+		if m := specials(load8(s, i)); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3, true
+		}
+	}
+	return i, false
+}
+
+// specials is special8 without HTML escaping, small enough to inline.
+func specials(x uint64) uint64 {
+	q, bs := x^('"'*lsb), x^('\\'*lsb)
+	// A byte below 0x20 borrows and sets its top bit in x-0x20*lsb; one
+	// that is 0x80 or more has it set in x.
+	return ((x - 0x20*lsb) | x | (q-lsb)&^q | (bs-lsb)&^bs) & msb
+}
 
 func skipPlain(s string, i int, html bool) int {
 	for i+8 <= len(s) {

@@ -85,3 +85,28 @@ func TestMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSkipPlain checks the word-at-a-time scan against a byte loop over the
+// plain table, and against special8's formula.
+func FuzzSkipPlain(f *testing.F) {
+	for _, s := range []string{"", "plain", "0123456789abcdef0123", "quote\" here", "back\\slash", "ctl\x1f", "\x00",
+		"é", "abcdefgh\x7f\x80", "        \x1f       \"", "\xff\xfe", " !#$%&'()*+,-./0123456789:;<=>?@[]^_`{|}~"} {
+		f.Add(s, 0)
+		f.Add(s, 3)
+	}
+	f.Fuzz(func(t *testing.T, s string, i int) {
+		if i < 0 || i > len(s) {
+			return
+		}
+		want := i
+		for want < len(s) && plain[s[want]] {
+			want++
+		}
+		if got := SkipPlain(s, i); got != want {
+			t.Fatalf("SkipPlain(%q, %d) = %d, want %d", s, i, got, want)
+		}
+		if got := skipPlain(s, i, false); got != want {
+			t.Fatalf("skipPlain(%q, %d, false) = %d, want %d", s, i, got, want)
+		}
+	})
+}
