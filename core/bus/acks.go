@@ -66,9 +66,9 @@ func (a *acks) register(p *publishing) *ackCall {
 		id:     a.next,
 		wake:   make(chan struct{}, 1),
 		p:      p,
-		acked:  make([]jetstream.PubAck, len(p.msgs)),
-		flight: make([]bool, len(p.msgs)),
-		reply:  make([]string, len(p.msgs)),
+		acked:  make([]jetstream.PubAck, len(p.outs)),
+		flight: make([]bool, len(p.outs)),
+		reply:  make([]string, len(p.outs)),
 	}
 	a.calls[c.id] = c
 	a.mu.Unlock()
@@ -252,9 +252,10 @@ func plainASCII(b []byte) bool {
 	return true
 }
 
-// attempt publishes msgs[todo...] with reply subjects on the inbox and
-// collects their outcomes, as publishing.attempt does with futures.
-func (c *ackCall) attempt(ctx context.Context, nc *nats.Conn, todo []int, stall time.Duration) ([]int, error) {
+// attempt publishes the messages todo (message i as msg(i) returns it,
+// valid until the next call) with reply subjects on the inbox and collects
+// their outcomes, as publishing.attempt does with futures.
+func (c *ackCall) attempt(ctx context.Context, nc *nats.Conn, todo []int, stall time.Duration, msg func(i int) *nats.Msg) ([]int, error) {
 	p := c.p
 	c.mu.Lock()
 	c.again = c.again[:0]
@@ -264,10 +265,9 @@ func (c *ackCall) attempt(ctx context.Context, nc *nats.Conn, todo []int, stall 
 	c.left = len(todo)
 	c.mu.Unlock()
 	for k, i := range todo {
-		m := p.msgs[i]
+		m := msg(i)
 		m.Reply = c.reply[i]
 		err := nc.PublishMsg(m)
-		m.Reply = ""
 		if err == nil {
 			continue
 		}

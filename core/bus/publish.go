@@ -46,15 +46,7 @@ func (b *Bus) Publish(ctx context.Context, msgs []Message) (PublishResult, error
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
 	defer cancel()
-	nm := make([]*nats.Msg, len(msgs))
-	for i := range msgs {
-		m := &nats.Msg{Subject: msgs[i].Subject, Data: msgs[i].Data}
-		if msgs[i].ID != "" {
-			m.Header = nats.Header{jetstream.MsgIDHeader: []string{msgs[i].ID}}
-		}
-		nm[i] = m
-	}
-	outs, err := b.publishAll(ctx, nm)
+	outs, err := b.publishAll(ctx, msgs)
 	if err != nil {
 		return res, err
 	}
@@ -71,13 +63,27 @@ func (b *Bus) Publish(ctx context.Context, msgs []Message) (PublishResult, error
 	return res, nil
 }
 
-// publishAll is PublishAll through the Bus's own acknowledgement inbox.
-func (b *Bus) publishAll(ctx context.Context, msgs []*nats.Msg) ([]Outcome, error) {
-	p := &publishing{js: b.js, msgs: msgs, outs: make([]Outcome, len(msgs))}
+// publishAll is PublishAll of msgs through the Bus's own acknowledgement
+// inbox. The messages go out through one reused nats.Msg and header: a
+// Msg, a header map and its slice per event were a fifth of ingest's
+// allocations.
+func (b *Bus) publishAll(ctx context.Context, msgs []Message) ([]Outcome, error) {
+	p := &publishing{js: b.js, outs: make([]Outcome, len(msgs))}
 	c := b.acks.register(p)
 	defer b.acks.unregister(c)
+	id := []string{""}
+	withID := nats.Header{jetstream.MsgIDHeader: id}
+	var scratch nats.Msg
+	fill := func(i int) *nats.Msg {
+		scratch.Subject, scratch.Data, scratch.Header = msgs[i].Subject, msgs[i].Data, nil
+		if msgs[i].ID != "" {
+			id[0] = msgs[i].ID
+			scratch.Header = withID
+		}
+		return &scratch
+	}
 	return p.outs, p.run(ctx, func(ctx context.Context, todo []int, stall time.Duration) ([]int, error) {
-		return c.attempt(ctx, b.nc, todo, stall)
+		return c.attempt(ctx, b.nc, todo, stall, fill)
 	})
 }
 
@@ -124,7 +130,7 @@ func PublishAll(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg) (
 // run makes attempts until every message has an outcome, backing off
 // between them, or ctx ends.
 func (p *publishing) run(ctx context.Context, attempt func(ctx context.Context, todo []int, stall time.Duration) ([]int, error)) error {
-	todo := make([]int, len(p.msgs))
+	todo := make([]int, len(p.outs))
 	for i := range todo {
 		todo[i] = i
 	}
