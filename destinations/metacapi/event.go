@@ -67,6 +67,9 @@ type prepared struct {
 	body      json.RawMessage // the server event as sent
 	keys      []string        // the MatchKeys it carries
 	drops     []normalize.Drop
+
+	// keyBuf holds keys, so that they cost no allocation of their own.
+	keyBuf [16]string
 }
 
 // problem is why an event cannot be sent.
@@ -88,47 +91,49 @@ func (p *problem) reason() string { return strings.Join(p.reasons, "; ") }
 // rejection code and reason; drops are returned in both cases.
 func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 	p := &prepared{ev: e}
-	obj, ok := decodePayload(e.Payload)
-	if !ok {
+	// One copy of the payload as a string; the members' text and the
+	// strings decoded from it are parts of it rather than copies each.
+	var obj object
+	if !obj.parse(string(e.Payload)) {
+		var m map[string]any
 		dec := json.NewDecoder(bytes.NewReader(e.Payload))
 		dec.UseNumber()
-		if err := dec.Decode(&obj); err != nil || obj == nil {
+		if err := dec.Decode(&m); err != nil || m == nil {
 			return p, &problem{code: CodeInvalidPayload, reasons: []string{"payload is not a JSON object"}}
 		}
+		obj.fromMap(m)
 	}
 	var pr problem
 
 	// event_name (ref §3).
-	if s, ok := obj["event_name"].(string); ok && strings.TrimSpace(s) != "" {
+	if s, ok := obj.str("event_name"); ok && strings.TrimSpace(s) != "" {
 		p.name = strings.TrimSpace(s)
-		if p.name != s { // an unchanged value is left as it is, not boxed again
-			obj["event_name"] = p.name
+		if p.name != s { // an unchanged value is left as it is
+			obj.set(member{key: "event_name", text: p.name, kind: stringMember})
 		}
 	} else {
 		pr.add(CodeMissingEventName, "event_name is required and must be a non-empty string")
 	}
 
 	// action_source (ref §3): lower-cased as the Node SDK does.
-	src := ""
-	switch s, ok := obj["action_source"].(string); {
+	s, ok := obj.str("action_source")
+	src := actionSource(s) // "" when missing or invalid
+	switch {
 	case !ok || strings.TrimSpace(s) == "":
 		pr.add(CodeInvalidActionSource, "action_source is required (one of %s)", strings.Join(actionSources, ", "))
-	case !slices.Contains(actionSources, strings.ToLower(strings.TrimSpace(s))):
+	case src == "":
 		pr.add(CodeInvalidActionSource, "action_source %q is not one of %s", clip(s), strings.Join(actionSources, ", "))
-	default:
-		src = strings.ToLower(strings.TrimSpace(s))
-		if src != s {
-			obj["action_source"] = src
-		}
+	case src != s:
+		obj.set(member{key: "action_source", text: src, kind: stringMember})
 	}
 
 	// event_time (ref §2, §3).
 	var at time.Time
-	if t, err := eventTime(obj["event_time"]); err != nil {
+	if t, err := memberTime(obj.get("event_time")); err != nil {
 		pr.add(CodeInvalidEventTime, "%s", err)
 	} else {
 		at = time.Unix(t, 0)
-		obj["event_time"] = t
+		obj.set(member{key: "event_time", n: t, kind: intMember})
 		limit := maxEventAge
 		if src == "physical_store" {
 			limit = maxOfflineEventAge
@@ -146,36 +151,43 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 	// event_id: a string; numbers are turned into strings. Missing → a
 	// stable ID derived from the message ID.
 	badID := false
-	switch v := obj["event_id"].(type) {
-	case string:
-		p.id = strings.TrimSpace(v)
-	case json.Number:
-		p.id = v.String()
-	case nil:
+	old, isString := obj.str("event_id")
+	switch v := obj.get("event_id"); {
+	case isString:
+		p.id = strings.TrimSpace(old)
+	case v == nil:
 	default:
-		badID = true
-		pr.add(CodeInvalidField, "event_id must be a string")
+		switch n := v.value().(type) {
+		case json.Number:
+			p.id = n.String()
+		case nil:
+		default:
+			badID = true
+			pr.add(CodeInvalidField, "event_id must be a string")
+		}
 	}
 	if p.id == "" && !badID {
 		p.id = derivedEventID(e)
 		p.derivedID = true
 	}
-	if old, same := obj["event_id"].(string); p.id != "" && (!same || old != p.id) {
-		obj["event_id"] = p.id // an unchanged string is left as it is, not boxed again
+	if p.id != "" && (!isString || old != p.id) {
+		obj.set(member{key: "event_id", text: p.id, kind: stringMember})
 	}
 
 	// user_data (ref §4).
-	url, _ := obj["event_source_url"].(string)
+	url, _ := obj.str("event_source_url")
 	url = strings.TrimSpace(url)
 	var (
 		present keySet
 		// Speed: user_data is normalised into a Result, not a map, and
-		// written into the body by the Result itself (userDataJSON).
+		// written into the body by the Result itself (appendUserData).
 		ud    normalize.Result
 		hasUD bool
 	)
-	switch in := obj["user_data"].(type) {
-	case map[string]any:
+	scratch := userDataMaps.Get().(map[string]any)
+	udm := obj.get("user_data")
+	switch in, isObject := udm.mapValue(scratch); {
+	case isObject:
 		opts := c.normalize
 		opts.Now = now
 		ud.Normalize(in, opts)
@@ -188,24 +200,28 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 			}
 		}
 		for k := range ud.HashedKeys() {
-			present |= infoBits[k] // a hashed key holds at least one value
+			present |= keyBit(k) // a hashed key holds at least one value
 		}
 		for _, f := range ud.Unhashed() {
-			if bit := infoBits[f.Key]; bit != 0 && nonEmpty(f.Value) {
+			if bit := keyBit(f.Key); bit != 0 && nonEmpty(f.Value) {
 				present |= bit
 			}
 		}
-	case nil:
+	case udm.value() == nil:
 		pr.add(CodeMissingUserData, "user_data is required")
 	default:
 		pr.add(CodeMissingUserData, "user_data must be an object")
 	}
-	for _, k := range MatchKeys {
-		if present.has(k) {
-			if p.keys == nil {
-				p.keys = make([]string, 0, len(MatchKeys))
+	if len(scratch) <= maxPooledMapSize {
+		clear(scratch) // ud holds the values it keeps, not the map
+		userDataMaps.Put(scratch)
+	}
+	if present&matchKeySet != 0 {
+		p.keys = p.keyBuf[:0]
+		for i, k := range MatchKeys {
+			if present&matchBits[i] != 0 {
+				p.keys = append(p.keys, k)
 			}
-			p.keys = append(p.keys, k)
 		}
 	}
 
@@ -224,8 +240,8 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 		if present == 0 {
 			pr.add(CodeNoCustomerInfo, "user_data has no usable customer information parameter%s", dropHint(p.drops))
 		} else {
-			for _, combo := range invalidCombinations {
-				if present.within(combo) {
+			for _, combo := range invalidComboSets {
+				if present&^combo == 0 {
 					pr.add(CodeNoCustomerInfo, "user_data holds only %s, a combination Meta refuses as too broad to match (add em, ph, external_id, fbp, fbc or client_ip_address)%s",
 						strings.Join(present.sorted(), "+"), dropHint(p.drops))
 					break
@@ -236,31 +252,37 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 
 	// custom_data: value as a number, currency upper case; Purchase needs
 	// both (ref §3, §5).
-	switch cd := obj["custom_data"].(type) {
-	case map[string]any:
-		if v, ok := cd["value"]; ok {
-			if n, ok := number(v); ok {
+	var cd object
+	switch m := obj.get("custom_data"); {
+	case m.object(&cd):
+		hasValue := false // a number, once made one
+		if vm := cd.get("value"); vm != nil {
+			v := vm.value()
+			n, ok := number(v)
+			hasValue = ok
+			if ok {
 				if old, same := v.(json.Number); !same || old != n {
-					cd["value"] = n
+					cd.set(member{key: "value", text: string(n)}) // a number's text
 				}
 			} else if v != nil {
 				pr.add(CodeInvalidField, "custom_data.value must be a number")
 			}
 		}
-		if cur, ok := cd["currency"].(string); ok {
+		if cur, ok := cd.str("currency"); ok {
 			if up := strings.ToUpper(strings.TrimSpace(cur)); up != cur {
-				cd["currency"] = up
+				cd.set(member{key: "currency", text: up, kind: stringMember})
 			}
 		}
 		if p.name == "Purchase" {
-			if _, ok := number(cd["value"]); !ok {
+			if !hasValue {
 				pr.add(CodePurchaseRequirements, "Purchase needs custom_data.value (a number)")
 			}
-			if cur, _ := cd["currency"].(string); !currency(cur) {
+			if cur, _ := cd.str("currency"); !currency(cur) {
 				pr.add(CodePurchaseRequirements, "Purchase needs custom_data.currency (an ISO 4217 code such as USD)")
 			}
 		}
-	case nil:
+		obj.set(member{key: "custom_data", kind: objectMember})
+	case m.value() == nil:
 		if p.name == "Purchase" {
 			pr.add(CodePurchaseRequirements, "Purchase needs custom_data.value and custom_data.currency")
 		}
@@ -270,7 +292,7 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 
 	// app_data: required for app events, with all 16 extinfo slots (ref §3).
 	if src == "app" {
-		ad, _ := obj["app_data"].(map[string]any)
+		ad, _ := obj.value("app_data").(map[string]any)
 		ext, _ := ad["extinfo"].([]any)
 		if ad == nil {
 			pr.add(CodeAppData, "app_data is required for action_source app")
@@ -280,7 +302,7 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 	}
 
 	// Limited Data Use (ref §3).
-	if v, ok := obj["data_processing_options"]; ok && v != nil {
+	if v := obj.value("data_processing_options"); v != nil {
 		opts, ok := v.([]any)
 		ldu := false
 		for _, o := range opts {
@@ -295,30 +317,43 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 		if !ok {
 			pr.add(CodeDataProcessing, `data_processing_options must be [] or ["LDU"]`)
 		}
-		country, hasCountry := integer(obj["data_processing_options_country"])
+		country, hasCountry := integer(obj.value("data_processing_options_country"))
 		if ldu && !hasCountry {
 			pr.add(CodeDataProcessing, "data_processing_options_country is required with LDU (1 = USA, 0 = geolocate)")
 		}
 		if hasCountry && country != 0 {
-			if _, ok := integer(obj["data_processing_options_state"]); !ok {
+			if _, ok := integer(obj.value("data_processing_options_state")); !ok {
 				pr.add(CodeDataProcessing, "data_processing_options_state is required when data_processing_options_country is set (1000 = California, 0 = geolocate)")
 			}
 		}
 	}
 
 	if pr.code != "" {
-		return p, &pr
+		rejected := pr // only a rejection costs an allocation
+		return p, &rejected
 	}
 	if hasUD {
-		obj["user_data"] = userDataJSON(&ud)
+		obj.set(member{key: "user_data", kind: userDataMember})
 	}
-	body, err := marshalJSON(obj)
+	body, err := obj.encode(nested{obj: &cd, ud: &ud})
 	if err != nil {
 		return p, &problem{code: CodeInvalidPayload, reasons: []string{"payload cannot be encoded as JSON"}}
 	}
 	p.body = body
 	p.key = c.stateKey(p.name, p.id)
 	return p, nil
+}
+
+// actionSource returns s as a valid action_source, or "".
+func actionSource(s string) string {
+	src := strings.TrimSpace(s)
+	if !slices.Contains(actionSources, src) {
+		src = strings.ToLower(src)
+		if !slices.Contains(actionSources, src) {
+			return ""
+		}
+	}
+	return src
 }
 
 // stateKey is the host state key of (pixel_id, event_name, event_id):
@@ -344,6 +379,15 @@ func derivedEventID(e plugins.Event) string {
 	return "sb-" + hex.EncodeToString(sum[:12])
 }
 
+// memberTime is eventTime of the event_time member, which it reads
+// without boxing a number.
+func memberTime(m *member) (int64, error) {
+	if n, ok := m.number(); ok {
+		return numberSeconds(n)
+	}
+	return eventTime(m.value())
+}
+
 // eventTime reads event_time: unix seconds (a number or a string of
 // digits) or an RFC 3339 time.
 func eventTime(v any) (int64, error) {
@@ -351,14 +395,7 @@ func eventTime(v any) (int64, error) {
 	case nil:
 		return 0, fmt.Errorf("event_time is required (unix seconds or RFC 3339)")
 	case json.Number:
-		if n, err := t.Int64(); err == nil {
-			return checkSeconds(n)
-		}
-		f, err := t.Float64()
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > math.MaxInt64/2 {
-			return 0, fmt.Errorf("event_time %s is not a unix time in seconds", clip(t.String()))
-		}
-		return checkSeconds(int64(f))
+		return numberSeconds(t)
 	case string:
 		s := strings.TrimSpace(t)
 		if n, err := strconv.ParseInt(s, 10, 64); err == nil {
@@ -371,6 +408,17 @@ func eventTime(v any) (int64, error) {
 		return at.Unix(), nil
 	}
 	return 0, fmt.Errorf("event_time must be unix seconds or an RFC 3339 string")
+}
+
+func numberSeconds(t json.Number) (int64, error) {
+	if n, err := t.Int64(); err == nil {
+		return checkSeconds(n)
+	}
+	f, err := t.Float64()
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f < 0 || f > math.MaxInt64/2 {
+		return 0, fmt.Errorf("event_time %s is not a unix time in seconds", clip(t.String()))
+	}
+	return checkSeconds(int64(f))
 }
 
 func checkSeconds(n int64) (int64, error) {
@@ -449,29 +497,109 @@ var infoKeys = func() []string {
 	return keys
 }()
 
-// infoBits maps each of infoKeys to its bit.
-var infoBits = func() map[string]keySet {
-	m := make(map[string]keySet, len(infoKeys))
-	for i, k := range infoKeys {
-		m[k] = 1 << i
+// keyBit returns the bit of a customer information key, or 0 for other
+// keys: its index in infoKeys, by a switch, which is faster than a map
+// (TestKeySet checks the two agree).
+func keyBit(k string) keySet {
+	i := -1
+	switch k {
+	case "anon_id":
+		i = 0
+	case "app_user_id":
+		i = 1
+	case "client_ip_address":
+		i = 2
+	case "client_user_agent":
+		i = 3
+	case "country":
+		i = 4
+	case "ct":
+		i = 5
+	case "ctwa_clid":
+		i = 6
+	case "db":
+		i = 7
+	case "dobd":
+		i = 8
+	case "dobm":
+		i = 9
+	case "doby":
+		i = 10
+	case "em":
+		i = 11
+	case "external_id":
+		i = 12
+	case "f5first":
+		i = 13
+	case "f5last":
+		i = 14
+	case "fb_login_id":
+		i = 15
+	case "fbc":
+		i = 16
+	case "fbp":
+		i = 17
+	case "fi":
+		i = 18
+	case "fn":
+		i = 19
+	case "ge":
+		i = 20
+	case "ig_account_id":
+		i = 21
+	case "ig_sid":
+		i = 22
+	case "lead_id":
+		i = 23
+	case "ln":
+		i = 24
+	case "madid":
+		i = 25
+	case "page_id":
+		i = 26
+	case "page_scoped_user_id":
+		i = 27
+	case "ph":
+		i = 28
+	case "st":
+		i = 29
+	case "subscription_id":
+		i = 30
+	case "whatsapp_business_account_id":
+		i = 31
+	case "zp":
+		i = 32
 	}
-	return m
+	if i < 0 {
+		return 0
+	}
+	return 1 << i
+}
+
+// matchBits are the bits of MatchKeys, and matchKeySet all of them.
+var matchBits, matchKeySet = func() ([]keySet, keySet) {
+	out, all := make([]keySet, len(MatchKeys)), keySet(0)
+	for i, k := range MatchKeys {
+		out[i] = keyBit(k)
+		all |= out[i]
+	}
+	return out, all
 }()
 
-func keyBit(k string) keySet { return infoBits[k] }
+// invalidComboSets are the invalidCombinations as sets.
+var invalidComboSets = func() []keySet {
+	out := make([]keySet, len(invalidCombinations))
+	for i, combo := range invalidCombinations {
+		for _, k := range combo {
+			out[i] = out[i].with(k)
+		}
+	}
+	return out
+}()
 
 func (s keySet) with(k string) keySet { return s | keyBit(k) }
 
 func (s keySet) has(k string) bool { return s&keyBit(k) != 0 }
-
-// within reports whether every key of s is in combo.
-func (s keySet) within(combo []string) bool {
-	var c keySet
-	for _, k := range combo {
-		c |= keyBit(k)
-	}
-	return s&^c == 0
-}
 
 // sorted lists the keys of s in order.
 func (s keySet) sorted() []string {

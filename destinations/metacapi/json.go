@@ -1,10 +1,12 @@
 package metacapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/switchboard-cdp/switchboard/destinations/metacapi/normalize"
@@ -22,33 +24,12 @@ import (
 // maxFastDepth bounds the nesting decodePayload follows.
 const maxFastDepth = 512
 
-// decodePayload decodes a payload that is one JSON object, as
-// json.NewDecoder(…).UseNumber().Decode does into a map[string]any. ok is
-// false when the payload is anything else, or out of the ordinary: then
-// encoding/json decides.
-func decodePayload(data []byte) (obj map[string]any, ok bool) {
-	// One copy of the payload as a string; the decoded strings are parts
-	// of it rather than copies each.
-	d := jsonDecoder{s: string(data)}
-	d.space()
-	if d.i >= len(d.s) || d.s[d.i] != '{' {
-		return nil, false
-	}
-	v, ok := d.value(0)
-	if !ok {
-		return nil, false
-	}
-	d.space()
-	if d.i != len(d.s) {
-		return nil, false
-	}
-	obj, ok = v.(map[string]any)
-	return obj, ok
-}
-
 type jsonDecoder struct {
 	s string
 	i int
+	// skip checks values without building them (value returns nil), for
+	// object.parse.
+	skip bool
 }
 
 func (d *jsonDecoder) space() {
@@ -74,12 +55,16 @@ func (d *jsonDecoder) value(depth int) (any, bool) {
 		return d.array(depth + 1)
 	case c == '"':
 		s, ok := d.str()
-		if !ok {
-			return nil, false
+		if !ok || d.skip {
+			return nil, ok
 		}
 		return s, true
 	case c == '-' || '0' <= c && c <= '9':
-		return d.number()
+		n, ok := d.number()
+		if !ok || d.skip {
+			return nil, ok
+		}
+		return n, true
 	case c == 't':
 		return true, d.literal("true")
 	case c == 'f':
@@ -103,7 +88,10 @@ func (d *jsonDecoder) object(depth int) (any, bool) {
 		return nil, false
 	}
 	d.i++ // {
-	m := make(map[string]any)
+	var m map[string]any
+	if !d.skip {
+		m = make(map[string]any)
+	}
 	d.space()
 	if d.i < len(d.s) && d.s[d.i] == '}' {
 		d.i++
@@ -127,7 +115,9 @@ func (d *jsonDecoder) object(depth int) (any, bool) {
 		if !ok {
 			return nil, false
 		}
-		m[k] = v
+		if m != nil {
+			m[k] = v
+		}
 		d.space()
 		if d.i >= len(d.s) {
 			return nil, false
@@ -148,7 +138,10 @@ func (d *jsonDecoder) array(depth int) (any, bool) {
 		return nil, false
 	}
 	d.i++ // [
-	a := []any{}
+	var a []any
+	if !d.skip {
+		a = []any{}
+	}
 	d.space()
 	if d.i < len(d.s) && d.s[d.i] == ']' {
 		d.i++
@@ -159,7 +152,9 @@ func (d *jsonDecoder) array(depth int) (any, bool) {
 		if !ok {
 			return nil, false
 		}
-		a = append(a, v)
+		if !d.skip {
+			a = append(a, v)
+		}
 		d.space()
 		if d.i >= len(d.s) {
 			return nil, false
@@ -181,26 +176,27 @@ func (d *jsonDecoder) array(depth int) (any, bool) {
 func (d *jsonDecoder) str() (string, bool) {
 	d.i++ // "
 	start := d.i
-	ascii := true
-	for i := start; i < len(d.s); i++ {
+	for i := start; ; {
+		if i = jsonenc.SkipPlain(d.s, i); i >= len(d.s) {
+			return "", false
+		}
 		switch c := d.s[i]; {
 		case c == '"':
 			d.i = i + 1
-			if !ascii && !utf8.ValidString(d.s[start:i]) {
-				return "", false
-			}
 			return d.s[start:i], true
 		case c == '\\' || c < 0x20:
 			return "", false
-		case c >= utf8.RuneSelf:
-			ascii = false
 		}
+		r, size := utf8.DecodeRuneInString(d.s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return "", false
+		}
+		i += size
 	}
-	return "", false
 }
 
 // number reads a JSON number as a json.Number of its text.
-func (d *jsonDecoder) number() (any, bool) {
+func (d *jsonDecoder) number() (json.Number, bool) {
 	s, i := d.s, d.i
 	start := i
 	if s[i] == '-' {
@@ -214,12 +210,12 @@ func (d *jsonDecoder) number() (any, bool) {
 			i++
 		}
 	default:
-		return nil, false
+		return "", false
 	}
 	if i < len(s) && s[i] == '.' {
 		i++
 		if i >= len(s) || s[i] < '0' || s[i] > '9' {
-			return nil, false
+			return "", false
 		}
 		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
 			i++
@@ -231,7 +227,7 @@ func (d *jsonDecoder) number() (any, bool) {
 			i++
 		}
 		if i >= len(s) || s[i] < '0' || s[i] > '9' {
-			return nil, false
+			return "", false
 		}
 		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
 			i++
@@ -269,10 +265,6 @@ func appendValue(b []byte, v any, depth int) ([]byte, bool) {
 		if !validNumber(string(x)) {
 			return b, false
 		}
-		return append(b, x...), true
-	case json.RawMessage:
-		// Only userDataJSON makes these: valid, compact JSON already
-		// escaped as json.Marshal escapes it.
 		return append(b, x...), true
 	case int64:
 		return strconv.AppendInt(b, x, 10), true
@@ -334,14 +326,14 @@ func appendValue(b []byte, v any, depth int) ([]byte, bool) {
 	return b, false
 }
 
-// userDataJSON is a normalised user_data as marshalJSON should write it:
-// the JSON the Result writes itself, or else the map of it, for
-// encoding/json.
-func userDataJSON(ud *normalize.Result) any {
-	if b, ok := ud.AppendJSON(make([]byte, 0, 1024), appendUserDataValue); ok {
-		return json.RawMessage(b)
+// appendUserData appends a normalised user_data as marshalJSON writes its
+// map: the JSON the Result writes itself, or else the map of it.
+func appendUserData(b []byte, ud *normalize.Result) ([]byte, bool) {
+	start := len(b)
+	if b, ok := ud.AppendJSON(b, appendUserDataValue); ok {
+		return b, true
 	}
-	return ud.Map()
+	return appendValue(b[:start], ud.Map(), 1)
 }
 
 // appendUserDataValue appends the value of an unhashed user_data key, two
@@ -358,3 +350,467 @@ func validNumber(s string) bool {
 // appendString appends s as a JSON string as json.Marshal does, escaping
 // HTML characters too.
 func appendString(b []byte, s string) []byte { return jsonenc.AppendString(b, s, true) }
+
+// Speed: most of an event is only copied through to Meta, and decoding it
+// into maps (an allocation per value) to encode it again, sorting keys,
+// was a large part of prepare's cost. An object keeps each member as its
+// JSON text, checked once by the decoder's rules, until prepare reads or
+// replaces it, and appends the members it did not replace as they are,
+// only made compact (appendCanonical). What it writes is what marshalJSON
+// writes for the map decodePayload decodes (object_test.go checks this).
+
+// object is a JSON object prepare reads and rewrites: its members sorted
+// by key, one per key (the last, as encoding/json keeps). The members are
+// in arr unless there were more than fit, then all are in big; an object
+// never points into itself, so that it can stay on its user's stack.
+type object struct {
+	n   int
+	arr [12]member
+	big []member
+}
+
+// memberKind says which field of a member holds its value.
+type memberKind uint8
+
+const (
+	textMember     memberKind = iota // text is the value's JSON text
+	stringMember                     // text is the value, a string
+	intMember                        // n
+	anyMember                        // val, a value as decodePayload makes them
+	objectMember                     // nested.obj, given to appendJSON
+	userDataMember                   // nested.ud, given to appendJSON
+)
+
+// member is one member of an object. Values prepare writes have fields of
+// their own, so that they need not be boxed in an interface; an object
+// member or a user_data member is a [nested] value given to appendJSON.
+type member struct {
+	key  string
+	text string
+	val  any
+	n    int64
+	kind memberKind
+}
+
+// nested holds the values of an object's objectMember and userDataMember
+// members (one of each at most): an object cannot point to them without
+// them all moving to the heap.
+type nested struct {
+	obj *object
+	ud  *normalize.Result
+}
+
+// list returns o's members; it is o's own, good until o changes.
+func (o *object) list() []member {
+	if o.big != nil {
+		return o.big
+	}
+	return o.arr[:o.n]
+}
+
+// add appends m to the members.
+func (o *object) add(m member) {
+	switch {
+	case o.big == nil && o.n < len(o.arr):
+		o.arr[o.n] = m
+	default:
+		if o.big == nil {
+			o.big = make([]member, o.n, 2*len(o.arr))
+			copy(o.big, o.arr[:])
+		}
+		o.big = append(o.big, m)
+	}
+	o.n++
+}
+
+// parse reads s into o, as decodePayload would decode it, but keeping the
+// members' text; it reports false when s is not an object decodePayload
+// accepts, and then o is unusable.
+func (o *object) parse(s string) bool {
+	o.n, o.big = 0, nil
+	if !eachMember(s, true, func(key, text string, _ any) { o.add(member{key: key, text: text}) }) {
+		return false
+	}
+	o.order()
+	return true
+}
+
+// eachMember reads the JSON object s, as decodePayload would decode it,
+// giving fn each member's key, text and (unless skip) value in turn; it
+// reports false when s is not an object decodePayload accepts.
+func eachMember(s string, skip bool, fn func(key, text string, v any)) bool {
+	d := jsonDecoder{s: s, skip: skip}
+	d.space()
+	if d.i >= len(s) || s[d.i] != '{' {
+		return false
+	}
+	d.i++
+	d.space()
+	if d.i < len(s) && s[d.i] == '}' {
+		d.i++
+	} else {
+		for {
+			d.space()
+			if d.i >= len(s) || s[d.i] != '"' {
+				return false
+			}
+			k, ok := d.str()
+			if !ok {
+				return false
+			}
+			d.space()
+			if d.i >= len(s) || s[d.i] != ':' {
+				return false
+			}
+			d.i++
+			d.space()
+			start := d.i
+			v, ok := d.value(1)
+			if !ok {
+				return false
+			}
+			fn(k, s[start:d.i], v)
+			d.space()
+			if d.i >= len(s) {
+				return false
+			}
+			c := s[d.i]
+			d.i++
+			if c == '}' {
+				break
+			}
+			if c != ',' {
+				return false
+			}
+		}
+	}
+	d.space()
+	return d.i == len(s)
+}
+
+// fromMap makes o the object of m's members, values as they are.
+func (o *object) fromMap(m map[string]any) {
+	o.n, o.big = 0, nil
+	for k, v := range m {
+		o.add(member{key: k, val: v, kind: anyMember})
+	}
+	o.order()
+}
+
+// order sorts the members by key and keeps the last of each key.
+func (o *object) order() {
+	members := o.list()
+	sorted := true
+	for i := 1; i < len(members) && sorted; i++ {
+		sorted = members[i-1].key < members[i].key // equal keys are not: one must go
+	}
+	if sorted {
+		return
+	}
+	slices.SortStableFunc(members, func(a, b member) int { return strings.Compare(a.key, b.key) })
+	w := 0
+	for i := range members {
+		if w > 0 && members[w-1].key == members[i].key {
+			members[w-1] = members[i]
+			continue
+		}
+		members[w] = members[i]
+		w++
+	}
+	clear(members[w:])
+	o.n = w
+	if o.big != nil {
+		o.big = o.big[:w]
+	}
+}
+
+// find returns the index of key's member, or where it would go and false.
+// An event has a dozen members or so: a loop comparing for equality (most
+// keys differ in length) beats a binary search.
+func (o *object) find(key string) (int, bool) {
+	members := o.list()
+	for i := range members {
+		if members[i].key == key {
+			return i, true
+		}
+	}
+	for i := range members {
+		if members[i].key > key {
+			return i, false
+		}
+	}
+	return len(members), false
+}
+
+// get returns key's member, or nil.
+func (o *object) get(key string) *member {
+	if i, ok := o.find(key); ok {
+		return &o.list()[i]
+	}
+	return nil
+}
+
+// value returns the value of key as decodePayload decodes it, or nil.
+func (o *object) value(key string) any { return o.get(key).value() }
+
+// str returns the value of key when it is a string, without boxing it.
+func (o *object) str(key string) (string, bool) {
+	m := o.get(key)
+	switch {
+	case m == nil:
+	case m.kind == textMember:
+		// Checked by parse: a string's text holds no escapes.
+		if len(m.text) >= 2 && m.text[0] == '"' {
+			return m.text[1 : len(m.text)-1], true
+		}
+	case m.kind == stringMember:
+		return m.text, true
+	case m.kind == anyMember:
+		s, ok := m.val.(string)
+		return s, ok
+	}
+	return "", false
+}
+
+// set replaces the member of m.key, or adds it in its place.
+func (o *object) set(m member) {
+	i, ok := o.find(m.key)
+	if !ok {
+		o.add(member{})
+		members := o.list()
+		copy(members[i+1:], members[i:])
+	}
+	o.list()[i] = m
+}
+
+// value returns m's value as decodePayload decodes it; nil for a nil m
+// and for the values only prepare writes (objects, user data).
+func (m *member) value() any {
+	if m == nil {
+		return nil
+	}
+	switch m.kind {
+	case textMember:
+		if out, ok := m.mapValue(nil); ok {
+			return out
+		}
+		return decodeText(m.text)
+	case stringMember:
+		return m.text
+	case intMember:
+		return m.n
+	case anyMember:
+		return m.val
+	}
+	return nil
+}
+
+// number returns m's value when it is a JSON number, without boxing it.
+func (m *member) number() (json.Number, bool) {
+	switch {
+	case m == nil:
+	case m.kind == textMember:
+		if c := m.text[0]; c == '-' || '0' <= c && c <= '9' {
+			return json.Number(m.text), true
+		}
+	case m.kind == anyMember:
+		n, ok := m.val.(json.Number)
+		return n, ok
+	}
+	return "", false
+}
+
+// mapValue returns m's value when it is an object, decoded into out (an
+// empty map, reused: growing a new one was a good part of the cost), or a
+// new map for a nil out, unless it was decoded already.
+func (m *member) mapValue(out map[string]any) (map[string]any, bool) {
+	switch {
+	case m == nil:
+	case m.kind == textMember && m.text[0] == '{':
+		if out == nil {
+			out = make(map[string]any)
+		}
+		return out, eachMember(m.text, false, func(key, _ string, v any) { out[key] = v })
+	case m.kind == anyMember:
+		v, ok := m.val.(map[string]any)
+		return v, ok
+	}
+	return nil, false
+}
+
+// decodeText decodes s, JSON text parse accepted.
+func decodeText(s string) any {
+	d := jsonDecoder{s: s}
+	v, _ := d.value(0)
+	return v
+}
+
+// object reads m into o when it is an object.
+func (m *member) object(o *object) bool {
+	switch {
+	case m == nil:
+		return false
+	case m.kind == textMember:
+		return len(m.text) > 0 && m.text[0] == '{' && o.parse(m.text)
+	case m.kind == anyMember:
+		v, ok := m.val.(map[string]any)
+		if ok {
+			o.fromMap(v)
+		}
+		return ok
+	}
+	return false
+}
+
+// appendJSON appends o as marshalJSON writes o.toMap(sub) at the given depth;
+// ok is false when marshalJSON would go to encoding/json.
+func (o *object) appendJSON(b []byte, depth int, sub nested) (_ []byte, ok bool) {
+	if depth > maxFastDepth {
+		return b, false
+	}
+	b = append(b, '{')
+	members := o.list()
+	for i := range members {
+		m := &members[i]
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, m.key)
+		b = append(b, ':')
+		switch m.kind {
+		case textMember:
+			start := len(b)
+			d := jsonDecoder{s: m.text, skip: true}
+			if b, ok = d.appendCanonical(b); !ok {
+				b, ok = appendValue(b[:start], m.value(), depth+1)
+			}
+		case stringMember:
+			b, ok = appendString(b, m.text), true
+		case intMember:
+			b, ok = strconv.AppendInt(b, m.n, 10), true
+		case anyMember:
+			b, ok = appendValue(b, m.val, depth+1)
+		case objectMember:
+			b, ok = sub.obj.appendJSON(b, depth+1, nested{})
+		case userDataMember:
+			b, ok = appendUserData(b, sub.ud)
+		}
+		if !ok {
+			return b, false
+		}
+	}
+	return append(b, '}'), true
+}
+
+// toMap returns o as a map, for encoding/json.
+func (o *object) toMap(sub nested) map[string]any {
+	members := o.list()
+	out := make(map[string]any, len(members))
+	for i := range members {
+		m := &members[i]
+		switch m.kind {
+		case objectMember:
+			out[m.key] = sub.obj.toMap(nested{})
+		case userDataMember:
+			out[m.key] = sub.ud.Map()
+		default:
+			out[m.key] = m.value()
+		}
+	}
+	return out
+}
+
+// bodyBufs holds the buffers encode writes in before it copies the body
+// out at its size: a body's size is not known before, and a buffer large
+// enough for most cost more than the copy.
+var bodyBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// userDataMaps holds the maps prepare decodes user_data into for
+// Normalize, which does not keep them: reused, they cost neither an
+// allocation nor growing.
+var userDataMaps = sync.Pool{New: func() any { return make(map[string]any, 16) }}
+
+// Bounds of the buffers and maps kept in bodyBufs and userDataMaps.
+const (
+	maxPooledBody    = 64 << 10
+	maxPooledMapSize = 64
+)
+
+// encode is json.Marshal(o.toMap(sub)).
+func (o *object) encode(sub nested) ([]byte, error) {
+	buf := bodyBufs.Get().(*[]byte)
+	b, ok := o.appendJSON((*buf)[:0], 0, sub)
+	if ok {
+		body := bytes.Clone(b)
+		if cap(b) <= maxPooledBody {
+			*buf = b
+			bodyBufs.Put(buf)
+		}
+		return body, nil
+	}
+	return marshalJSON(o.toMap(sub))
+}
+
+// appendCanonical appends the value at d, text parse accepted, as
+// appendValue writes its decoded value: compact, with strings escaped as
+// json.Marshal escapes them. ok is false for an object whose keys are not
+// in increasing order, which needs sorting (or a duplicate dropped): the
+// caller decodes such a value instead.
+func (d *jsonDecoder) appendCanonical(b []byte) (_ []byte, ok bool) {
+	d.space()
+	if d.i >= len(d.s) {
+		return b, false
+	}
+	switch c := d.s[d.i]; c {
+	case '{', '[':
+		end := byte('}')
+		if c == '[' {
+			end = ']'
+		}
+		d.i++
+		b = append(b, c)
+		prev := ""
+		for n := 0; ; n++ {
+			d.space()
+			if d.i < len(d.s) && d.s[d.i] == end {
+				d.i++
+				return append(b, end), true
+			}
+			if n > 0 {
+				if d.i >= len(d.s) || d.s[d.i] != ',' {
+					return b, false
+				}
+				d.i++
+				b = append(b, ',')
+				d.space()
+			}
+			if c == '{' {
+				if d.i >= len(d.s) || d.s[d.i] != '"' {
+					return b, false
+				}
+				k, ok := d.str()
+				if !ok || n > 0 && k <= prev {
+					return b, false
+				}
+				prev = k
+				b = append(appendString(b, k), ':')
+				d.space()
+				if d.i >= len(d.s) || d.s[d.i] != ':' {
+					return b, false
+				}
+				d.i++
+			}
+			if b, ok = d.appendCanonical(b); !ok {
+				return b, false
+			}
+		}
+	case '"':
+		s, ok := d.str()
+		return appendString(b, s), ok
+	}
+	start := d.i
+	if _, ok := d.value(0); !ok {
+		return b, false
+	}
+	return append(b, d.s[start:d.i]...), true
+}

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/switchboard-cdp/switchboard/destinations/metacapi/normalize"
 )
 
 // decodePayload and marshalJSON must give exactly what encoding/json gives.
@@ -88,6 +91,16 @@ func TestKeySet(t *testing.T) {
 	if len(infoKeys) > 64 {
 		t.Fatalf("%d customer information keys do not fit a keySet", len(infoKeys))
 	}
+	for i, k := range infoKeys {
+		if keyBit(k) != 1<<i {
+			t.Errorf("keyBit(%q) = %b, want bit %d", k, keyBit(k), i)
+		}
+	}
+	for _, k := range slices.Concat(normalize.PassthroughKeys, []string{"other", "", "EM", "client_ip"}) {
+		if keyBit(k) != 0 && !customerInfoKeys[k] {
+			t.Errorf("keyBit(%q) = %b, want 0", k, keyBit(k))
+		}
+	}
 	var s keySet
 	m := map[string]bool{}
 	for i, k := range infoKeys {
@@ -122,4 +135,37 @@ func sortedKeysOf(m map[string]bool) []string {
 		}
 	}
 	return out
+}
+
+// decodePayload decodes a payload that is one JSON object, as
+// json.NewDecoder(…).UseNumber().Decode does into a map[string]any. ok is
+// false when the payload is anything else, or out of the ordinary: then
+// encoding/json decides.
+func decodePayload(data []byte) (obj map[string]any, ok bool) {
+	// One copy of the payload as a string; the decoded strings are parts
+	// of it rather than copies each.
+	d := jsonDecoder{s: string(data)}
+	d.space()
+	if d.i >= len(d.s) || d.s[d.i] != '{' {
+		return nil, false
+	}
+	v, ok := d.value(0)
+	if !ok {
+		return nil, false
+	}
+	d.space()
+	if d.i != len(d.s) {
+		return nil, false
+	}
+	obj, ok = v.(map[string]any)
+	return obj, ok
+}
+
+// within reports whether every key of s is in combo.
+func (s keySet) within(combo []string) bool {
+	var c keySet
+	for _, k := range combo {
+		c |= keyBit(k)
+	}
+	return s&^c == 0
 }
