@@ -117,6 +117,18 @@ func (b *boxes) stringOf(p []byte) any {
 	return b.string(unsafe.String(&p[0], len(p)))
 }
 
+// restring boxes out, which a function of strings made from s, the string
+// in a: a itself when out is s.
+func (b *boxes) restring(a any, s, out string) any {
+	switch {
+	case len(out) == len(s) && unsafe.StringData(out) == unsafe.StringData(s):
+		return a
+	case out == "":
+		return ""
+	}
+	return b.string(out)
+}
+
 func (b *boxes) string(s string) any {
 	b.counts.strs++
 	if len(b.strs) == cap(b.strs) {

@@ -202,28 +202,25 @@ func appendDecimal(b []byte, f float64) ([]byte, bool) {
 		if f < 0 {
 			b = append(b, '-')
 		}
-		start := len(b)
-		b = strconv.AppendUint(b, uint64(m), 10)
-		if k == 0 {
-			return b, true
+		// The digits of m from the last, with the point k digits from
+		// the end and at least one digit before it.
+		var buf [24]byte
+		i, u := len(buf), uint64(m)
+		for d := 0; ; d++ {
+			if d == k && k > 0 {
+				i--
+				buf[i] = '.'
+			}
+			i--
+			buf[i] = byte('0' + u%10)
+			if u /= 10; u == 0 && d >= k {
+				break
+			}
 		}
-		// Insert the point k digits from the end, after zeros to make
-		// at least one digit before it.
-		if pad := k + 1 - (len(b) - start); pad > 0 {
-			b = append(b, zeros[:pad]...)
-			copy(b[start+pad:], b[start:len(b)-pad])
-			copy(b[start:start+pad], zeros[:pad])
-		}
-		b = append(b, 0)
-		point := len(b) - 1 - k
-		copy(b[point+1:], b[point:len(b)-1])
-		b[point] = '.'
-		return b, true
+		return append(b, buf[i:]...), true
 	}
 	return b, false
 }
-
-const zeros = "0000000000000000"
 
 // validNumber reports whether s is a JSON number.
 func validNumber(s string) bool {
@@ -245,4 +242,3 @@ func appendString(b []byte, s string) []byte {
 	}
 	return jsonenc.AppendString(b, s, false)
 }
-

@@ -345,13 +345,36 @@ func parseTimestamp(s string) (time.Time, error) {
 	return time.Parse(time.RFC3339Nano, s)
 }
 
+// validTimestamp reports whether parseTimestamp accepts s, without making
+// the time: for the timestamps a projection only checks.
+func validTimestamp(s string) bool {
+	if _, ok := readUTC(s); ok {
+		return true
+	}
+	_, err := time.Parse(time.RFC3339Nano, s)
+	return err == nil
+}
+
 // utcTime reads an RFC 3339 time in UTC, 2024-06-10T15:30:22.123Z, with
 // any number of fractional digits, and gives what time.Parse gives for it.
 // ok is false for any other text, even text time.Parse accepts.
 func utcTime(s string) (t time.Time, ok bool) {
+	u, ok := readUTC(s)
+	if !ok {
+		return time.Time{}, false
+	}
+	return time.Date(u.year, time.Month(u.month), u.day, u.hour, u.minute, u.sec, u.nsec, time.UTC), true
+}
+
+// utcParts are the parts of a time utcTime reads.
+type utcParts struct{ year, month, day, hour, minute, sec, nsec int }
+
+// readUTC is utcTime without making the time (time.Date is a good part of
+// its cost).
+func readUTC(s string) (u utcParts, ok bool) {
 	if len(s) < len("2006-01-02T15:04:05Z") || s[len(s)-1] != 'Z' ||
 		s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' || s[16] != ':' {
-		return time.Time{}, false
+		return u, false
 	}
 	// two reads two digits, or gives a negative number.
 	two := func(i int) int {
@@ -364,23 +387,23 @@ func utcTime(s string) (t time.Time, ok bool) {
 	century, year, month, day := two(0), two(2), two(5), two(8)
 	hour, minute, sec := two(11), two(14), two(17)
 	if century < 0 || year < 0 {
-		return time.Time{}, false
+		return u, false
 	}
 	year += 100 * century
 	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) ||
 		hour < 0 || hour > 23 || minute < 0 || minute > 59 || sec < 0 || sec > 59 {
-		return time.Time{}, false
+		return u, false
 	}
 	// time.Parse reads the first nine fractional digits (nanoseconds) and
 	// checks that the rest are digits.
 	nsec := 0
 	if frac := s[19 : len(s)-1]; frac != "" {
 		if len(frac) < 2 || frac[0] != '.' {
-			return time.Time{}, false
+			return u, false
 		}
 		for i, c := range []byte(frac[1:]) {
 			if c-'0' > 9 {
-				return time.Time{}, false
+				return u, false
 			}
 			if i < 9 {
 				nsec = nsec*10 + int(c-'0')
@@ -390,7 +413,7 @@ func utcTime(s string) (t time.Time, ok bool) {
 			nsec *= 10
 		}
 	}
-	return time.Date(year, time.Month(month), day, hour, minute, sec, nsec, time.UTC), true
+	return utcParts{year, month, day, hour, minute, sec, nsec}, true
 }
 
 // daysIn is the number of days in a month of a year.

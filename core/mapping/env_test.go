@@ -248,7 +248,9 @@ func FuzzSmallDecimal(f *testing.F) {
 }
 
 // FuzzUTCTime checks the decoder's shortcut for timestamps against
-// time.Parse: where it reads a time, time.Parse must read the same one.
+// time.Parse: where it reads a time, time.Parse must read the same one;
+// and validTimestamp, which a projection checks unread timestamps with,
+// must accept exactly what parseTimestamp accepts.
 func FuzzUTCTime(f *testing.F) {
 	for _, s := range []string{"2024-06-10T15:30:22.123Z", "2024-06-10T15:30:22Z", "2024-02-29T00:00:00Z",
 		"2023-02-29T00:00:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59.9999999999999Z", "2024-06-10T24:00:00Z",
@@ -262,6 +264,10 @@ func FuzzUTCTime(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, s string) {
+		_, perr := parseTimestamp(s)
+		if valid := validTimestamp(s); valid != (perr == nil) {
+			t.Fatalf("validTimestamp(%q) = %v; parseTimestamp gives error %v", s, valid, perr)
+		}
 		got, ok := utcTime(s)
 		if !ok {
 			return
@@ -302,4 +308,3 @@ func FuzzAppendDecimal(f *testing.F) {
 		}
 	})
 }
-

@@ -375,19 +375,7 @@ func (c *fastCompiler) call(x *ast.CallNode) (fastFn, bool) {
 		}, true
 	case madeDirect:
 		if len(x.Arguments) == 1 && fastFuncs[m.name] != nil {
-			a, ok := c.compile(x.Arguments[0])
-			if !ok {
-				return nil, false
-			}
-			fn := fastFuncs[m.name]
-			return func(f *frame) (any, bool) {
-				v, ok := a(f)
-				if !ok {
-					return nil, false
-				}
-				v, ok = fn(f.boxes, v)
-				return v, ok && handled(v)
-			}, true
+			return c.chain(x, m.name)
 		}
 		switch {
 		case len(x.Arguments) == 1 && m.one != nil:
@@ -565,6 +553,79 @@ var vmBuiltins = map[string]bool{
 	"count": true, "sum": true, "find": true, "findIndex": true, "findLast": true,
 	"findLastIndex": true, "groupBy": true, "sortBy": true, "reduce": true,
 	"now": true, "date": true, "duration": true, "timezone": true,
+}
+
+// chain compiles a call of a function of fastFuncs, and the calls of
+// strFuncs directly inside it: sha256(lower(trim(x))) is one fastFn. When
+// x gives a string, the inner functions run on the string itself, and only
+// what the chain gives is boxed, not what each link gives; other values go
+// through the links one by one, as separate calls would.
+func (c *fastCompiler) chain(x *ast.CallNode, outer string) (fastFn, bool) {
+	names := []string{outer} // outermost first
+	arg := x.Arguments[0]
+	for {
+		call, ok := arg.(*ast.CallNode)
+		if !ok {
+			break
+		}
+		m, made := c.calls[call]
+		if !made || m.kind != madeDirect || len(call.Arguments) != 1 || strFuncs[m.name] == nil {
+			break
+		}
+		names = append(names, m.name)
+		arg = call.Arguments[0]
+	}
+	base, ok := c.compile(arg)
+	if !ok {
+		return nil, false
+	}
+	slices.Reverse(names) // innermost first
+	links := make([]func(*boxes, any) (any, bool), len(names))
+	for i, name := range names {
+		links[i] = fastFuncs[name]
+	}
+	// On a string: the strFuncs links, then sha256 of their string, or
+	// the last link given their string boxed.
+	var strs []func(*boxes, string) (string, bool)
+	for _, name := range names {
+		if fn := strFuncs[name]; fn != nil {
+			strs = append(strs, fn)
+		}
+	}
+	var last func(*boxes, any) (any, bool)
+	if strFuncs[outer] == nil {
+		last = links[len(links)-1]
+	}
+	hash := outer == "sha256"
+	return func(f *frame) (any, bool) {
+		v, ok := base(f)
+		if !ok {
+			return nil, false
+		}
+		s, isString := v.(string)
+		if !isString {
+			for _, fn := range links {
+				if v, ok = fn(f.boxes, v); !ok || !handled(v) {
+					return nil, false
+				}
+			}
+			return v, true
+		}
+		out := s
+		for _, fn := range strs {
+			if out, ok = fn(f.boxes, out); !ok {
+				return nil, false
+			}
+		}
+		switch {
+		case hash:
+			return sha256Of(f.boxes, out), true
+		case last != nil:
+			v, ok = last(f.boxes, f.boxes.restring(v, s, out))
+			return v, ok && handled(v)
+		}
+		return f.boxes.restring(v, s, out), true
+	}, true
 }
 
 // builtin compiles a call of one of expr-lang's other built-ins (flatten,
@@ -1130,5 +1191,7 @@ func (p *Program) applyFast(data []byte) (out []byte, matched, ok bool) {
 		b = append(b[:0], "{}"...)
 	}
 	st.buf = b
-	return append(make([]byte, 0, len(b)), b...), true, true
+	// Appending to nil, not copying into make([]byte, 0, len(b)): growslice
+	// does not zero the memory it copies over, make would.
+	return append([]byte(nil), b...), true, true
 }

@@ -317,3 +317,52 @@ func FuzzCase(f *testing.F) {
 		}
 	})
 }
+
+// fastChains are chains of string functions, which the fast path runs on
+// the string itself (fastCompiler.chain): links that change their argument
+// and links that leave it, strings with spaces, digits and Unicode, and
+// values that are not strings.
+var fastChains = []string{
+	`lower(trim(properties.s))`, `upper(lower(trim(properties.s)))`, `sha256(trim(properties.s))`,
+	`sha256(lower(trim(properties.s)))`, `sha256(digits(properties.s))`, `digits(trim(properties.s))`,
+	`trim(digits(properties.s))`, `sha256(upper(digits(properties.s)))`, `unix(trim(properties.s))`,
+	`unixMilli(lower(properties.s))`, `sha256(lower(properties.count))`, `sha256(digits(properties.revenue))`,
+	`lower(trim(properties.products))`, `upper(trim(lower(properties.s)))`, `sha256(lower(trim(properties.s ?? event)))`,
+	`[sha256(trim(properties.s)), lower(trim(properties.s))]`, `map(properties.list, sha256(lower(trim(#))))`,
+}
+
+// chainValues are the strings FuzzChains starts from.
+var chainValues = []string{"", " ", "Jane", " Jane.Doe@Example.COM ", "+1 (555) 010-9999", "123", " 2024-06-10T15:30:22Z",
+	"2024-06-10T15:30:22.123Z", "ÉCOLE école", "İstanbul", "\u00a0x\u2028", "\xff\xfe", "a\tb\n", "US"}
+
+// FuzzChains compares chains of string functions on the fast path with
+// the VM, on events holding a string in the fields the chains read.
+func FuzzChains(f *testing.F) {
+	for _, s := range chainValues {
+		f.Add(s)
+	}
+	type twin struct {
+		body       string
+		fast, slow *Program
+	}
+	var progs []twin
+	for _, e := range fastChains {
+		body := "    map:\n      x: " + quoteYAML(e) + "\n      y: " + quoteYAML(e) + "\n"
+		fast, slow := twins(f, body)
+		if fast == nil {
+			f.Fatalf("%s does not compile", e)
+		}
+		progs = append(progs, twin{body, fast, slow})
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		q, err := json.Marshal(s)
+		if err != nil {
+			return
+		}
+		event := fmt.Sprintf(`{"type":"track","event":%s,"sentAt":"2024-06-10T15:30:22Z","properties":{"s":%s,`+
+			`"count":12,"revenue":19.99,"products":[{"sku":%s}],"list":[%s,5,null]}}`, q, q, q, q)
+		for _, p := range progs {
+			sameResults(t, p.body, p.fast, p.slow, []byte(event))
+		}
+	})
+}

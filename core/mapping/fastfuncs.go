@@ -19,10 +19,38 @@ var fastFuncs = map[string]func(b *boxes, a any) (any, bool){
 	"sha256":    fastSHA256,
 	"lower":     fastCase(false),
 	"upper":     fastCase(true),
-	"trim":      fastTrim,
-	"digits":    fastDigits,
+	"trim":      ofString("trim", strFuncs["trim"]),
+	"digits":    ofString("digits", strFuncs["digits"]),
 	"unix":      fastUnix("unix", time.Time.Unix),
 	"unixMilli": fastUnix("unixMilli", time.Time.UnixMilli),
+}
+
+// strFuncs are the functions of fastFuncs that give a string for every
+// string, as functions of strings: a chain of them, such as
+// sha256(lower(trim(s))), runs on the string itself and boxes only what
+// the chain gives (fastCompiler.chain). The result is the argument itself
+// when the function leaves it as it is. ok is false where the function
+// fails.
+var strFuncs = map[string]func(b *boxes, s string) (string, bool){
+	"lower":  strCase(false),
+	"upper":  strCase(true),
+	"trim":   strTrim,
+	"digits": strDigits,
+}
+
+// ofString makes the fastFuncs form of a function of strFuncs.
+func ofString(name string, fn func(b *boxes, s string) (string, bool)) func(b *boxes, a any) (any, bool) {
+	return func(b *boxes, a any) (any, bool) {
+		s, ok := a.(string)
+		if !ok {
+			return call1(name, a)
+		}
+		out, ok := fn(b, s)
+		if !ok {
+			return nil, false
+		}
+		return b.restring(a, s, out), true
+	}
 }
 
 // call1 is the registered function name of one argument.
@@ -31,13 +59,25 @@ func call1(name string, a any) (any, bool) {
 	return v, err == nil
 }
 
+// callString is call1 for a function that gives a string for a string.
+func callString(name, s string) (string, bool) {
+	v, ok := call1(name, s)
+	out, isString := v.(string)
+	return out, ok && isString
+}
+
 func fastSHA256(b *boxes, a any) (any, bool) {
 	s, ok := a.(string)
 	if !ok {
 		return call1("sha256", a)
 	}
+	return sha256Of(b, s), true
+}
+
+// sha256Of is sha256 of a string.
+func sha256Of(b *boxes, s string) any {
 	if s == "" {
-		return nil, true
+		return nil
 	}
 	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(s), len(s))) // only read
 	out := b.newBytes(2 * sha256.Size)
@@ -45,7 +85,7 @@ func fastSHA256(b *boxes, a any) (any, bool) {
 	for i, c := range sum {
 		*(*[2]byte)(hex[2*i:]) = hexPairs[c]
 	}
-	return b.stringOf(out), true
+	return b.stringOf(out)
 }
 
 // hexPairs holds the two lowercase hex digits of every byte value.
@@ -56,30 +96,35 @@ var hexPairs = func() (t [256][2]byte) {
 	return t
 }()
 
-// fastCase is lower (upper: upper), strings.ToLower and ToUpper computed
-// here for ASCII.
+// fastCase is lower (upper: upper) in fastFuncs.
 func fastCase(upper bool) func(b *boxes, a any) (any, bool) {
+	name := "lower"
+	if upper {
+		name = "upper"
+	}
+	return ofString(name, strCase(upper))
+}
+
+// strCase is lower (upper: upper), strings.ToLower and ToUpper computed
+// here for ASCII.
+func strCase(upper bool) func(b *boxes, s string) (string, bool) {
 	name, from, to := "lower", byte('A'), byte('Z')
 	if upper {
 		name, from, to = "upper", 'a', 'z'
 	}
-	return func(b *boxes, a any) (any, bool) {
-		s, ok := a.(string)
-		if !ok {
-			return call1(name, a)
-		}
+	return func(b *boxes, s string) (string, bool) {
 		first := -1
 		for i := 0; i < len(s); i++ {
 			c := s[i]
 			if c >= utf8.RuneSelf {
-				return call1(name, a)
+				return callString(name, s)
 			}
 			if first < 0 && from <= c && c <= to {
 				first = i
 			}
 		}
 		if first < 0 {
-			return a, true // unchanged: same() gives the argument back
+			return s, true // unchanged: same() gives the argument back
 		}
 		out := b.newBytes(len(s))
 		copy(out, s)
@@ -88,27 +133,15 @@ func fastCase(upper bool) func(b *boxes, a any) (any, bool) {
 				out[i] = c ^ 0x20
 			}
 		}
-		return b.stringOf(out), true
+		return unsafe.String(&out[0], len(out)), true
 	}
 }
 
-func fastTrim(b *boxes, a any) (any, bool) {
-	s, ok := a.(string)
-	if !ok {
-		return call1("trim", a)
-	}
-	t := strings.TrimSpace(s)
-	if len(t) == len(s) {
-		return a, true
-	}
-	return b.string(t), true
+func strTrim(_ *boxes, s string) (string, bool) {
+	return strings.TrimSpace(s), true
 }
 
-func fastDigits(b *boxes, a any) (any, bool) {
-	s, ok := a.(string)
-	if !ok {
-		return call1("digits", a)
-	}
+func strDigits(b *boxes, s string) (string, bool) {
 	n := 0
 	for i := 0; i < len(s); i++ {
 		if s[i] >= '0' && s[i] <= '9' {
@@ -116,7 +149,10 @@ func fastDigits(b *boxes, a any) (any, bool) {
 		}
 	}
 	if n == len(s) {
-		return a, true
+		return s, true
+	}
+	if n == 0 {
+		return "", true
 	}
 	out := b.newBytes(n)[:0]
 	for i := 0; i < len(s); i++ {
@@ -124,7 +160,7 @@ func fastDigits(b *boxes, a any) (any, bool) {
 			out = append(out, s[i])
 		}
 	}
-	return b.stringOf(out), true
+	return unsafe.String(&out[0], n), true
 }
 
 func fastUnix(name string, conv func(time.Time) int64) func(b *boxes, a any) (any, bool) {

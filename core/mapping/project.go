@@ -232,12 +232,19 @@ func (d *decoder) projectField(kind int, n *pnode, slots []any) error {
 		if err != nil {
 			return err
 		}
-		if s != "" {
+		switch {
+		case s == "":
+		case n == nil:
+			// Not read: only checked, as NewEnv would.
+			if !validTimestamp(s) {
+				return errNotFast
+			}
+		default:
 			t, err := parseTimestamp(s)
 			if err != nil {
 				return errNotFast
 			}
-			if n != nil && !t.IsZero() {
+			if !t.IsZero() {
 				v = d.boxes.time(t)
 			}
 		}

@@ -56,14 +56,31 @@ func special8(x uint64, html bool) uint64 {
 // encoders run it on every string, so the word loop is WordEnd, which
 // inlines, rather than a call per word.
 func SkipPlain(s string, i int) int {
+	from := i
 	i, found := WordEnd(s, i)
-	if found {
+	if found || i == len(s) {
 		return i
+	}
+	if j := len(s) - 8; j >= from {
+		// The last eight bytes, overlapping those WordEnd found plain:
+		// one word test instead of a byte loop over the last few.
+		return lastWord(j, specials(load8(s, j)))
 	}
 	for i < len(s) && plain[s[i]] {
 		i++
 	}
 	return i
+}
+
+// lastWord is where a scan stops in the last word of a string, at j, whose
+// bytes before the scan's position are plain and whose specials are m: the
+// lowest flag is exact (flags only go wrong above a special byte), so it
+// is the first special byte, or there is none.
+func lastWord(j int, m uint64) int {
+	if m == 0 {
+		return j + 8
+	}
+	return j + bits.TrailingZeros64(m)>>3
 }
 
 // WordEnd is SkipPlain over the whole eight-byte words of s from i: it
@@ -89,11 +106,15 @@ func specials(x uint64) uint64 {
 }
 
 func skipPlain(s string, i int, html bool) int {
+	from := i
 	for i+8 <= len(s) {
 		if m := special8(load8(s, i), html); m != 0 {
 			return i + bits.TrailingZeros64(m)>>3
 		}
 		i += 8
+	}
+	if j := len(s) - 8; i < len(s) && j >= from {
+		return lastWord(j, special8(load8(s, j), html))
 	}
 	t := &plain
 	if html {

@@ -110,3 +110,32 @@ func FuzzSkipPlain(f *testing.F) {
 		}
 	})
 }
+
+// TestSkipPlainHTML checks the scan with HTML escaping, which finishes
+// with an overlapping last word as SkipPlain does, against a byte loop.
+func TestSkipPlainHTML(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 200000 {
+		b := make([]byte, r.IntN(40))
+		for i := range b {
+			b[i] = byte(0x20 + r.IntN(0x60))
+			if r.IntN(12) == 0 {
+				b[i] = byte(r.IntN(256))
+			}
+		}
+		s, from := string(b), r.IntN(len(b)+1)
+		for _, html := range []bool{false, true} {
+			table := &plain
+			if html {
+				table = &plainHTML
+			}
+			want := from
+			for want < len(s) && table[s[want]] {
+				want++
+			}
+			if got := skipPlain(s, from, html); got != want {
+				t.Fatalf("skipPlain(%q, %d, %v) = %d, want %d", s, from, html, got, want)
+			}
+		}
+	}
+}
