@@ -118,7 +118,7 @@ type Host interface {
 	// MarkSeen records keys for at least ttl (0: the host's default).
 	//
 	// The seen set is made for deduplication at event rates: the host keeps
-	// a 64-bit hash of each key (about 25 bytes of memory per key) instead
+	// a 64-bit hash of each key (about 12 bytes of memory per key) instead
 	// of a key-value entry, and stores one message per call. Two costs come
 	// with that: a key that was never marked is reported seen with a
 	// probability of about n/2^64 for n remembered keys (one in 20 billion

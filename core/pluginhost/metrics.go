@@ -55,7 +55,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"destination", "cause"}),
 		seenKeys: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "switchboard_plugin_seen_keys",
-			Help: "Keys a destination's plugin marked seen (for deduplication) that have not expired; each costs about 25 bytes of serve memory.",
+			Help: "Keys a destination's plugin marked seen (for deduplication) that have not expired; each costs about 12 bytes of serve memory.",
 		}, []string{"destination"}),
 	}
 	var err error

@@ -34,16 +34,15 @@ const seenPoll = 50 * time.Millisecond
 // seenSet is one destination's seen set (plugins.Host's Seen and
 // MarkSeen). A KV key per event costs several hundred bytes of NATS
 // memory for the whole dedupe window and two JetStream operations per
-// event; a seen set costs about 25 bytes per key (a Go map of 64-bit
-// hashes, 9 bytes a slot, between half and seven eighths full) and one
+// event; a seen set costs 10 to 15 bytes per key (a hashSet) and one
 // message per MarkSeen call.
 //
 // Each key is kept as the first 64 bits of its SHA-256 (stable across
 // processes and versions), in generations by expiry: a key marked with
 // time to live ttl goes into the generation that ends at the next
-// multiple of ttl/16 (between 1 s and 1 h) after now+ttl, so it lives at
-// least ttl and at most ttl/16 longer, and a whole generation is dropped
-// at once when it ends. A lookup probes the live generations, about 17
+// multiple of ttl/8 (at least 1 s) after now+ttl, so it lives at least
+// ttl and at most ttl/8 longer, and a whole generation is dropped
+// at once when it ends. A lookup probes the live generations, about 9
 // for one ttl.
 //
 // Marks are durable and shared through a JetStream stream (file storage,
@@ -73,7 +72,7 @@ type seenSet struct {
 	applied   atomic.Uint64 // stream sequence of the last message applied
 
 	mu     sync.RWMutex
-	gens   map[int64]map[uint64]struct{} // by end, unix seconds
+	gens   map[int64]*hashSet // by end, unix seconds
 	pruned int64                         // unix second of the last prune
 }
 
@@ -89,7 +88,7 @@ func newSeenSet(js jetstream.JetStream, destination string, replicas int, ttl ti
 		now:      time.Now,
 		done:     make(chan struct{}),
 		ready:    make(chan struct{}),
-		gens:     map[int64]map[uint64]struct{}{},
+		gens:     map[int64]*hashSet{},
 	}
 }
 
@@ -191,11 +190,11 @@ func (s *seenSet) apply(data []byte) {
 	defer s.mu.Unlock()
 	gen := s.gens[end]
 	if gen == nil {
-		gen = make(map[uint64]struct{}, (len(data)-seenHeader)/8)
+		gen = &hashSet{}
 		s.gens[end] = gen
 	}
 	for b := data[seenHeader:]; len(b) >= 8; b = b[8:] {
-		gen[binary.BigEndian.Uint64(b)] = struct{}{}
+		gen.add(binary.BigEndian.Uint64(b))
 	}
 	s.pruneLocked(now)
 }
@@ -213,7 +212,7 @@ func (s *seenSet) pruneLocked(now int64) {
 			delete(s.gens, end)
 			continue
 		}
-		n += len(gen)
+		n += gen.len()
 	}
 	if s.keys != nil {
 		s.keys(float64(n))
@@ -227,9 +226,11 @@ func seenHash(key string) uint64 {
 }
 
 // generationEnd is the end of the generation a key marked at now with ttl
-// goes into: the next multiple of ttl/16 (1 s to 1 h) at or after now+ttl.
+// goes into: the next multiple of ttl/8 (at least 1 s) at or after
+// now+ttl. Coarser steps keep fewer generations to probe (a miss probes
+// each: 9 for one ttl) for keys kept a little longer.
 func generationEnd(now time.Time, ttl time.Duration) int64 {
-	step := int64(min(max(ttl/16, time.Second), time.Hour) / time.Second)
+	step := int64(max(ttl/8, time.Second) / time.Second)
 	exp := now.Add(ttl).Unix()
 	return (exp + step - 1) / step * step
 }
@@ -266,7 +267,7 @@ func (s *seenSet) seen(ctx context.Context, keys []string) ([]bool, error) {
 	now := s.now().Unix()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	live := make([]map[uint64]struct{}, 0, len(s.gens))
+	live := make([]*hashSet, 0, len(s.gens))
 	for end, gen := range s.gens {
 		if end > now {
 			live = append(live, gen)
@@ -275,7 +276,7 @@ func (s *seenSet) seen(ctx context.Context, keys []string) ([]bool, error) {
 	for i, k := range keys {
 		h := seenHash(k)
 		for _, gen := range live {
-			if _, ok := gen[h]; ok {
+			if gen.has(h) {
 				out[i] = true
 				break
 			}

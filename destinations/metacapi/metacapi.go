@@ -151,7 +151,7 @@ func (d *Destination) Describe(context.Context) (plugins.Spec, error) {
 			{Name: "hash_external_id", Type: plugins.TypeBool, Default: true,
 				Description: "Hash external_id with SHA-256, as Meta recommends; set false to send it as given (as the official SDKs do)."},
 			{Name: "dedupe_window", Type: plugins.TypeDuration, Default: DefaultDedupeWindow,
-				Description: "How long a sent (pixel_id, event_name, event_id) is remembered so a repeat is not sent again; Meta's own window is 48h. Each remembered key costs ~25 B of serve's memory (a 64-bit hash in the host's seen set) and 8 B of disk until it expires: size for rate x window."},
+				Description: "How long a sent (pixel_id, event_name, event_id) is remembered so a repeat is not sent again; Meta's own window is 48h. Each remembered key costs ~12 B of serve's memory (a 64-bit hash in the host's seen set) and 8 B of disk until it expires: size for rate x window."},
 			{Name: "partner_agent", Type: plugins.TypeString,
 				Description: "A platform identifier sent as partner_agent, e.g. switchboard."},
 		},
