@@ -73,7 +73,7 @@ type seenSet struct {
 
 	mu     sync.RWMutex
 	gens   map[int64]*hashSet // by end, unix seconds
-	pruned int64                         // unix second of the last prune
+	pruned int64              // unix second of the last prune
 }
 
 func newSeenSet(js jetstream.JetStream, destination string, replicas int, ttl time.Duration, log *slog.Logger, keys func(float64)) *seenSet {
