@@ -9,27 +9,6 @@ import (
 	"testing"
 )
 
-func TestSkipPlain(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	for range 200000 {
-		b := make([]byte, r.IntN(40))
-		for i := range b {
-			b[i] = byte(0x20 + r.IntN(0x60))
-			if r.IntN(12) == 0 {
-				b[i] = byte(r.IntN(256))
-			}
-		}
-		s, from := string(b), r.IntN(len(b)+1)
-		want := from
-		for want < len(s) && plain[s[want]] {
-			want++
-		}
-		if got := SkipPlain(s, from); got != want {
-			t.Fatalf("SkipPlain(%q, %d) = %d, want %d", s, from, got, want)
-		}
-	}
-}
-
 func TestSpecial8HTML(t *testing.T) {
 	isPlain := func(c byte) bool {
 		return c >= 0x20 && c < 0x80 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
@@ -111,9 +90,10 @@ func FuzzSkipPlain(f *testing.F) {
 	})
 }
 
-// TestSkipPlainHTML checks the scan with HTML escaping, which finishes
-// with an overlapping last word as SkipPlain does, against a byte loop.
-func TestSkipPlainHTML(t *testing.T) {
+// TestSkipPlain checks SkipPlain, and the scan with and without HTML
+// escaping (which finishes with an overlapping last word), against a byte
+// loop over random strings.
+func TestSkipPlain(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for range 200000 {
 		b := make([]byte, r.IntN(40))
@@ -135,6 +115,9 @@ func TestSkipPlainHTML(t *testing.T) {
 			}
 			if got := skipPlain(s, from, html); got != want {
 				t.Fatalf("skipPlain(%q, %d, %v) = %d, want %d", s, from, html, got, want)
+			}
+			if got := SkipPlain(s, from); !html && got != want {
+				t.Fatalf("SkipPlain(%q, %d) = %d, want %d", s, from, got, want)
 			}
 		}
 	}
