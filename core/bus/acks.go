@@ -72,9 +72,18 @@ func (a *acks) register(p *publishing) *ackCall {
 	}
 	a.calls[c.id] = c
 	a.mu.Unlock()
+	// Every reply subject is a slice of one string: one allocation for
+	// the call instead of one per message.
 	base := a.prefix + strconv.FormatUint(c.id, 10) + "."
+	buf := make([]byte, 0, len(c.reply)*(len(base)+5))
+	ends := make([]int, len(c.reply))
 	for i := range c.reply {
-		c.reply[i] = base + strconv.Itoa(i)
+		buf = strconv.AppendInt(append(buf, base...), int64(i), 10)
+		ends[i] = len(buf)
+	}
+	all, start := string(buf), 0
+	for i, end := range ends {
+		c.reply[i], start = all[start:end], end
 	}
 	return c
 }
