@@ -212,27 +212,14 @@ func contentsOf(b *boxes, a any) (any, bool) {
 	}
 	var out []any
 	for _, it := range list {
-		p, ok := it.(map[string]any)
+		id, quantity, price, ok := contentsItem(it)
 		if !ok {
 			continue
-		}
-		id := firstOf(p, "product_id", "sku", "id")
-		if id == nil {
-			continue
-		}
-		if _, ok := id.(string); !ok {
-			if s, ok, _ := text("", id); ok {
-				id = s
-			}
-		}
-		quantity := p["quantity"]
-		if quantity == nil {
-			quantity = 1
 		}
 		if out == nil {
 			out = b.newItems(3 * len(list))[:0]
 		}
-		out = append(out, id, quantity, p["price"])
+		out = append(out, id, quantity, price)
 	}
 	if out == nil {
 		return nil, true

@@ -753,27 +753,13 @@ func contentsFn(a any) (any, error) {
 	}
 	var out []any
 	for _, it := range list {
-		p, ok := it.(map[string]any)
+		id, quantity, price, ok := contentsItem(it)
 		if !ok {
 			continue
 		}
-		id := firstOf(p, "product_id", "sku", "id")
-		if id == nil {
-			continue
-		}
-		if _, ok := id.(string); !ok {
-			if s, ok, _ := text("", id); ok {
-				id = s
-			}
-		}
 		c := make(map[string]any, 3)
-		c["id"] = id
-		if q := p["quantity"]; q != nil {
-			c["quantity"] = q
-		} else {
-			c["quantity"] = 1
-		}
-		if price := p["price"]; price != nil {
+		c["id"], c["quantity"] = id, quantity
+		if price != nil {
 			c["item_price"] = price
 		}
 		if out == nil {
@@ -785,6 +771,29 @@ func contentsFn(a any) (any, error) {
 		return nil, nil
 	}
 	return out, nil
+}
+
+// contentsItem reads one Segment product as contents takes it: id from
+// product_id, sku or id (as text), quantity (default 1) and price (nil
+// when absent). ok is false for an entry that is not an object or has no
+// id.
+func contentsItem(it any) (id, quantity, price any, ok bool) {
+	p, ok := it.(map[string]any)
+	if !ok {
+		return nil, nil, nil, false
+	}
+	if id = firstOf(p, "product_id", "sku", "id"); id == nil {
+		return nil, nil, nil, false
+	}
+	if _, isText := id.(string); !isText {
+		if s, ok, _ := text("", id); ok {
+			id = s
+		}
+	}
+	if quantity = p["quantity"]; quantity == nil {
+		quantity = 1
+	}
+	return id, quantity, p["price"], true
 }
 
 func firstOf(m map[string]any, keys ...string) any {
