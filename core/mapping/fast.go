@@ -263,6 +263,43 @@ func (c *fastCompiler) list(nodes []ast.Node) ([]fastFn, bool) {
 	return out, true
 }
 
+// then is a fastFn that evaluates a and, when that succeeds, gives its
+// value to op.
+func then(a fastFn, op func(f *frame, v any) (any, bool)) fastFn {
+	return func(f *frame) (any, bool) {
+		v, ok := a(f)
+		if !ok {
+			return nil, false
+		}
+		return op(f, v)
+	}
+}
+
+// both is a fastFn that evaluates l and then r and, when both succeed,
+// gives their values to op.
+func both(l, r fastFn, op func(f *frame, a, b any) (any, bool)) fastFn {
+	return func(f *frame) (any, bool) {
+		a, ok := l(f)
+		if !ok {
+			return nil, false
+		}
+		b, ok := r(f)
+		if !ok {
+			return nil, false
+		}
+		return op(f, a, b)
+	}
+}
+
+// both compiles the two nodes args and combines them with both.
+func (c *fastCompiler) both(args []ast.Node, op func(f *frame, a, b any) (any, bool)) (fastFn, bool) {
+	fs, ok := c.list(args)
+	if !ok || len(fs) != 2 {
+		return nil, false
+	}
+	return both(fs[0], fs[1], op), true
+}
+
 // call compiles the calls the rewriter made and calls of the registered
 // functions that take no run state.
 func (c *fastCompiler) call(x *ast.CallNode) (fastFn, bool) {
@@ -311,37 +348,20 @@ func (c *fastCompiler) call(x *ast.CallNode) (fastFn, bool) {
 			return nil, false
 		}
 		keys := m.keys
-		return func(f *frame) (any, bool) {
-			v, ok := base(f)
-			if !ok {
-				return nil, false
+		return then(base, func(_ *frame, v any) (any, bool) {
+			if v, ok := fetchKeys(v, keys); ok {
+				return v, handled(v)
 			}
-			if v, ok = fetchKeys(v, keys); !ok {
-				return nil, false
-			}
-			return v, handled(v)
-		}, true
+			return nil, false
+		}), true
 	case madeFetch:
 		if len(x.Arguments) != 2 {
 			return nil, false
 		}
-		obj, ok1 := c.compile(x.Arguments[0])
-		key, ok2 := c.compile(x.Arguments[1])
-		if !ok1 || !ok2 {
-			return nil, false
-		}
-		return func(f *frame) (any, bool) {
-			o, ok := obj(f)
-			if !ok {
-				return nil, false
-			}
-			k, ok := key(f)
-			if !ok {
-				return nil, false
-			}
+		return c.both(x.Arguments, func(_ *frame, o, k any) (any, bool) {
 			v, err := fetch1(o, k)
 			return v, err == nil && handled(v)
-		}, true
+		})
 	case madeOrEmpty:
 		if len(x.Arguments) != 1 {
 			return nil, false
@@ -363,16 +383,12 @@ func (c *fastCompiler) call(x *ast.CallNode) (fastFn, bool) {
 			return nil, false
 		}
 		table := m.table
-		return func(f *frame) (any, bool) {
-			k, ok := key(f)
-			if !ok {
-				return nil, false
-			}
+		return then(key, func(_ *frame, k any) (any, bool) {
 			if s, isString := k.(string); isString {
 				return table[s], true
 			}
 			return nil, true
-		}, true
+		}), true
 	case madeDirect:
 		if len(x.Arguments) == 1 && fastFuncs[m.name] != nil {
 			return c.chain(x, m.name)
@@ -384,50 +400,20 @@ func (c *fastCompiler) call(x *ast.CallNode) (fastFn, bool) {
 				return nil, false
 			}
 			one := m.one
-			return func(f *frame) (any, bool) {
-				v, ok := a(f)
-				if !ok {
-					return nil, false
-				}
+			return then(a, func(_ *frame, v any) (any, bool) {
 				v, err := one(v)
 				return v, err == nil && handled(v)
-			}, true
+			}), true
 		case len(x.Arguments) == 2 && m.name == "pluck":
-			a, ok1 := c.compile(x.Arguments[0])
-			b, ok2 := c.compile(x.Arguments[1])
-			if !ok1 || !ok2 {
-				return nil, false
-			}
-			return func(f *frame) (any, bool) {
-				v, ok := a(f)
-				if !ok {
-					return nil, false
-				}
-				w, ok := b(f)
-				if !ok {
-					return nil, false
-				}
+			return c.both(x.Arguments, func(f *frame, v, w any) (any, bool) {
 				return fastPluck(f.boxes, v, w)
-			}, true
+			})
 		case len(x.Arguments) == 2 && m.two != nil:
-			a, ok1 := c.compile(x.Arguments[0])
-			b, ok2 := c.compile(x.Arguments[1])
-			if !ok1 || !ok2 {
-				return nil, false
-			}
 			two := m.two
-			return func(f *frame) (any, bool) {
-				v, ok := a(f)
-				if !ok {
-					return nil, false
-				}
-				w, ok := b(f)
-				if !ok {
-					return nil, false
-				}
+			return c.both(x.Arguments, func(_ *frame, v, w any) (any, bool) {
 				v, err := two(v, w)
 				return v, err == nil && handled(v)
-			}, true
+			})
 		}
 	}
 	return nil, false
@@ -745,17 +731,9 @@ func (c *fastCompiler) binary(x *ast.BinaryNode) (fastFn, bool) {
 		}, true
 	case "==", "!=":
 		ne := x.Operator == "!="
-		return func(f *frame) (any, bool) {
-			a, ok := l(f)
-			if !ok {
-				return nil, false
-			}
-			b, ok := r(f)
-			if !ok {
-				return nil, false
-			}
+		return both(l, r, func(_ *frame, a, b any) (any, bool) {
 			return runtime.Equal(a, b) != ne, true
-		}, true
+		}), true
 	case "&&", "and":
 		// As OpJumpIfFalse: the left side must be a boolean; the right
 		// side's value is the result whatever it is.
