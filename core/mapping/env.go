@@ -273,18 +273,10 @@ func (d *decoder) event(env Env) error {
 					env[name] = v
 				}
 			}
-			d.space()
-			if d.i >= len(d.s) {
-				return errEnd
-			}
-			c := d.s[d.i]
-			d.i++
-			if c == '}' {
+			if more, err := d.next('}'); err != nil {
+				return err
+			} else if !more {
 				break
-			}
-			if c != ',' {
-				d.i--
-				return d.errorf("want , or } after an object value")
 			}
 		}
 	}
@@ -504,6 +496,27 @@ func (d *decoder) enter() error {
 	return nil
 }
 
+// next reads what follows an object member (closer '}') or an array
+// element (closer ']'): more is true after a comma, false after closer.
+func (d *decoder) next(closer byte) (more bool, err error) {
+	d.space()
+	if d.i >= len(d.s) {
+		return false, errEnd
+	}
+	switch d.s[d.i] {
+	case ',':
+		d.i++
+		return true, nil
+	case closer:
+		d.i++
+		return false, nil
+	}
+	if closer == '}' {
+		return false, d.errorf("want , or } after an object value")
+	}
+	return false, d.errorf("want , or ] after an array value")
+}
+
 func (d *decoder) object(skip bool) (any, error) {
 	if err := d.enter(); err != nil {
 		return nil, err
@@ -539,18 +552,10 @@ func (d *decoder) object(skip bool) (any, error) {
 				d.keys = append(d.keys, k)
 				d.stack = append(d.stack, v)
 			}
-			d.space()
-			if d.i >= len(d.s) {
-				return nil, errEnd
-			}
-			c := d.s[d.i]
-			d.i++
-			if c == '}' {
+			if more, err := d.next('}'); err != nil {
+				return nil, err
+			} else if !more {
 				break
-			}
-			if c != ',' {
-				d.i--
-				return nil, d.errorf("want , or } after an object value")
 			}
 		}
 	}
@@ -590,18 +595,10 @@ func (d *decoder) array(skip bool) (any, error) {
 			if !skip {
 				d.stack = append(d.stack, v)
 			}
-			d.space()
-			if d.i >= len(d.s) {
-				return nil, errEnd
-			}
-			c := d.s[d.i]
-			d.i++
-			if c == ']' {
+			if more, err := d.next(']'); err != nil {
+				return nil, err
+			} else if !more {
 				break
-			}
-			if c != ',' {
-				d.i--
-				return nil, d.errorf("want , or ] after an array value")
 			}
 		}
 	}

@@ -157,17 +157,10 @@ func (d *decoder) project(p *projection, slots []any) error {
 			if err := d.projectField(kind, n, slots); err != nil {
 				return err
 			}
-			d.space()
-			if d.i >= len(d.s) {
-				return errEnd
-			}
-			c := d.s[d.i]
-			d.i++
-			if c == '}' {
+			if more, err := d.projectNext(); err != nil {
+				return err
+			} else if !more {
 				break
-			}
-			if c != ',' {
-				return errNotFast
 			}
 		}
 	}
@@ -270,6 +263,16 @@ func (d *decoder) projectField(kind int, n *pnode, slots []any) error {
 	return nil
 }
 
+// projectNext is next('}') for the projection, which leaves a malformed
+// event to NewEnv's error.
+func (d *decoder) projectNext() (more bool, err error) {
+	more, err = d.next('}')
+	if err != nil && err != errEnd {
+		err = errNotFast
+	}
+	return more, err
+}
+
 // projectObject reads an object of which n's keys are read.
 func (d *decoder) projectObject(n *pnode, slots []any) error {
 	if err := d.enter(); err != nil {
@@ -318,17 +321,10 @@ func (d *decoder) projectObject(n *pnode, slots []any) error {
 		if err != nil {
 			return err
 		}
-		d.space()
-		if d.i >= len(d.s) {
-			return errEnd
-		}
-		c := d.s[d.i]
-		d.i++
-		if c == '}' {
+		if more, err := d.projectNext(); err != nil {
+			return err
+		} else if !more {
 			break
-		}
-		if c != ',' {
-			return errNotFast
 		}
 	}
 	d.depth--
