@@ -118,19 +118,31 @@ func (d *jsonDecoder) object(depth int) (any, bool) {
 		if m != nil {
 			m[k] = v
 		}
-		d.space()
-		if d.i >= len(d.s) {
+		if more, ok := d.next('}'); !ok {
 			return nil, false
-		}
-		c := d.s[d.i]
-		d.i++
-		if c == '}' {
+		} else if !more {
 			return m, true
 		}
-		if c != ',' {
-			return nil, false
-		}
 	}
+}
+
+// next reads what follows an object member (closer '}') or an array
+// element (closer ']'): more is true after a comma, false after closer; ok
+// is false for anything else.
+func (d *jsonDecoder) next(closer byte) (more, ok bool) {
+	d.space()
+	if d.i >= len(d.s) {
+		return false, false
+	}
+	switch d.s[d.i] {
+	case ',':
+		d.i++
+		return true, true
+	case closer:
+		d.i++
+		return false, true
+	}
+	return false, false
 }
 
 func (d *jsonDecoder) array(depth int) (any, bool) {
@@ -155,17 +167,10 @@ func (d *jsonDecoder) array(depth int) (any, bool) {
 		if !d.skip {
 			a = append(a, v)
 		}
-		d.space()
-		if d.i >= len(d.s) {
+		if more, ok := d.next(']'); !ok {
 			return nil, false
-		}
-		c := d.s[d.i]
-		d.i++
-		if c == ']' {
+		} else if !more {
 			return a, true
-		}
-		if c != ',' {
-			return nil, false
 		}
 	}
 }
@@ -470,17 +475,10 @@ func eachMember(s string, skip bool, fn func(key, text string, v any)) bool {
 				return false
 			}
 			fn(k, s[start:d.i], v)
-			d.space()
-			if d.i >= len(s) {
+			if more, ok := d.next('}'); !ok {
 				return false
-			}
-			c := s[d.i]
-			d.i++
-			if c == '}' {
+			} else if !more {
 				break
-			}
-			if c != ',' {
-				return false
 			}
 		}
 	}
