@@ -32,16 +32,7 @@ type Drop struct {
 	Reason string
 }
 
-// hashedKeys are the user_data keys Meta requires hashed, with their
-// normaliser.
-var hashedKeys = map[string]bool{
-	"em": true, "ph": true, "fn": true, "ln": true, "db": true, "ge": true,
-	"ct": true, "st": true, "zp": true, "country": true, "external_id": true,
-	"f5first": true, "f5last": true, "fi": true, "dobd": true, "dobm": true,
-	"doby": true, "app_user_id": true,
-}
-
-// isHashedKey is hashedKeys[key], as a switch (faster than hashing key).
+// isHashedKey reports whether Meta requires key's values hashed.
 func isHashedKey(key string) bool { return hashedSlot(key) >= 0 }
 
 // PassthroughKeys are the user_data keys that are never hashed. ip and fbc/

@@ -26,6 +26,16 @@ var intoSeeds = []string{
 	"0123456789abcdef0123456789ABCDEF", "2/16/1997", "Female", "-", ".", "Valéry", "tést@gmail.com", "\t",
 }
 
+// hashedKeys are the user_data keys Meta requires hashed (ref §4), listed
+// independently of hashedSlot's switch and hashedOrder, which the tests
+// check against it.
+var hashedKeys = map[string]bool{
+	"em": true, "ph": true, "fn": true, "ln": true, "db": true, "ge": true,
+	"ct": true, "st": true, "zp": true, "country": true, "external_id": true,
+	"f5first": true, "f5last": true, "fi": true, "dobd": true, "dobm": true,
+	"doby": true, "app_user_id": true,
+}
+
 func checkInto(t *testing.T, key, raw, country string, hashExt bool) {
 	t.Helper()
 	opts := &Options{HashExternalID: hashExt, Now: testNow}
