@@ -185,7 +185,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 func openHost(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, b *bus.Bus) (*pluginhost.Host, error) {
 	opts := hostOptions(log)
 	opts.Registerer = reg
-	opts.JetStream = b.JetStream()
+	opts.Bus = b
 	opts.Replicas = cfg.NATS.Replicas
 	opts.DestinationLimits = map[string]pluginhost.Limits{}
 	for name, d := range cfg.Destinations {

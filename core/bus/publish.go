@@ -46,7 +46,7 @@ func (b *Bus) Publish(ctx context.Context, msgs []Message) (PublishResult, error
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
 	defer cancel()
-	outs, err := b.publishAll(ctx, msgs)
+	outs, err := b.publishMessages(ctx, msgs)
 	if err != nil {
 		return res, err
 	}
@@ -63,27 +63,32 @@ func (b *Bus) Publish(ctx context.Context, msgs []Message) (PublishResult, error
 	return res, nil
 }
 
-// publishAll is PublishAll of msgs through the Bus's own acknowledgement
-// inbox. The messages go out through one reused nats.Msg and header: a
-// Msg, a header map and its slice per event were a fifth of ingest's
-// allocations.
-func (b *Bus) publishAll(ctx context.Context, msgs []Message) ([]Outcome, error) {
-	p := &publishing{js: b.js, outs: make([]Outcome, len(msgs))}
-	c := b.acks.register(p)
-	defer b.acks.unregister(c)
+// publishMessages is PublishAll of msgs, sent through one reused nats.Msg
+// and header: a Msg, a header map and its slice per event were a fifth of
+// ingest's allocations.
+func (b *Bus) publishMessages(ctx context.Context, msgs []Message) ([]Outcome, error) {
 	id := []string{""}
 	withID := nats.Header{jetstream.MsgIDHeader: id}
 	var scratch nats.Msg
-	fill := func(i int) *nats.Msg {
+	return b.publish(ctx, len(msgs), func(i int) *nats.Msg {
 		scratch.Subject, scratch.Data, scratch.Header = msgs[i].Subject, msgs[i].Data, nil
 		if msgs[i].ID != "" {
 			id[0] = msgs[i].ID
 			scratch.Header = withID
 		}
 		return &scratch
-	}
+	})
+}
+
+// publish publishes n messages, message i as msg(i) gives it (valid until
+// the next call), with their acknowledgements collected on the Bus's
+// inbox.
+func (b *Bus) publish(ctx context.Context, n int, msg func(i int) *nats.Msg) ([]Outcome, error) {
+	p := &publishing{outs: make([]Outcome, n)}
+	c := b.acks.register(p)
+	defer b.acks.unregister(c)
 	return p.outs, p.run(ctx, func(ctx context.Context, todo []int, stall time.Duration) ([]int, error) {
-		return c.attempt(ctx, b.nc, todo, stall, fill)
+		return c.attempt(ctx, b.nc, todo, stall, msg)
 	})
 }
 
@@ -121,10 +126,9 @@ const (
 // unchanged (the same Nats-Msg-Id dedupes them, the same expectation
 // headers check them), backing off, until every message has an outcome or
 // ctx ends; then the error wraps ErrUnavailable and the outcomes are
-// partial. msgs must not have a Reply subject.
-func PublishAll(ctx context.Context, js jetstream.JetStream, msgs []*nats.Msg) ([]Outcome, error) {
-	p := &publishing{js: js, msgs: msgs, outs: make([]Outcome, len(msgs))}
-	return p.outs, p.run(ctx, p.attempt)
+// partial. PublishAll sets each message's Reply subject.
+func (b *Bus) PublishAll(ctx context.Context, msgs []*nats.Msg) ([]Outcome, error) {
+	return b.publish(ctx, len(msgs), func(i int) *nats.Msg { return msgs[i] })
 }
 
 // run makes attempts until every message has an outcome, backing off
@@ -158,8 +162,6 @@ func (p *publishing) run(ctx context.Context, attempt func(ctx context.Context, 
 
 // publishing is the state of one PublishAll call across its attempts.
 type publishing struct {
-	js      jetstream.JetStream
-	msgs    []*nats.Msg
 	outs    []Outcome
 	lastErr error
 }
@@ -172,7 +174,7 @@ func (p *publishing) unavailable(ctx context.Context) error {
 	return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
 }
 
-// settle records a future's error: a transient one puts i back in again
+// settle records an answer's error: a transient one puts i back in again
 // (noting whether its first copy may have been stored), any other is the
 // message's outcome.
 func (p *publishing) settle(i int, err error, again []int) []int {
@@ -185,62 +187,4 @@ func (p *publishing) settle(i int, err error, again []int) []int {
 		p.outs[i].Resent = true // no answer is no proof it was not stored
 	}
 	return append(again, i)
-}
-
-// attempt publishes msgs[todo...] and collects their outcomes. It returns
-// the indexes to publish again: those whose publish or acknowledgement
-// failed transiently, and those still unanswered after stall without any
-// acknowledgement arriving.
-func (p *publishing) attempt(ctx context.Context, todo []int, stall time.Duration) ([]int, error) {
-	var again []int
-	futures := make([]jetstream.PubAckFuture, 0, len(todo))
-	sent := todo
-	for k, i := range todo {
-		f, err := p.js.PublishMsgAsync(p.msgs[i])
-		if err != nil {
-			if !Transient(err) {
-				return nil, fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
-			}
-			// Not sent: this one and the rest go in the next attempt.
-			p.lastErr = err
-			sent = todo[:k]
-			again = append(again, todo[k:]...)
-			break
-		}
-		futures = append(futures, f)
-	}
-	timer := time.NewTimer(stall)
-	defer timer.Stop()
-	for k, f := range futures {
-		i := sent[k]
-		select {
-		case ack := <-f.Ok():
-			p.outs[i].Ack = ack
-		case err := <-f.Err():
-			again = p.settle(i, err, again)
-		case <-timer.C:
-			// Nothing answered for stall: take what has been answered
-			// and publish the rest again.
-			p.lastErr = fmt.Errorf("no acknowledgement for %s", stall)
-			for k2 := k; k2 < len(futures); k2++ {
-				j := sent[k2]
-				select {
-				case ack := <-futures[k2].Ok():
-					p.outs[j].Ack = ack
-				case err := <-futures[k2].Err():
-					again = p.settle(j, err, again)
-				default:
-					p.outs[j].Resent = true
-					again = append(again, j)
-				}
-			}
-			return again, nil
-		case <-ctx.Done():
-			return nil, p.unavailable(ctx)
-		}
-		if k+1 < len(futures) {
-			timer.Reset(stall)
-		}
-	}
-	return again, nil
 }

@@ -250,7 +250,7 @@ func newEnv(t testing.TB, yaml string, sinks ...*sink) *env {
 	h, err := pluginhost.Open(ctx, cfg, pluginhost.Options{
 		Executable: exe,
 		Builtins:   []string{"webhook"},
-		JetStream:  b.JetStream(),
+		Bus:        b,
 		Logger:     testLogger(t),
 		// Slow under -race on a busy machine.
 		StartTimeout: 60 * time.Second,

@@ -23,7 +23,7 @@
 // Typical use, in serve, after the bus is open:
 //
 //	h, err := pluginhost.Open(ctx, cfg, pluginhost.Options{
-//		Logger: log, Registerer: reg, JetStream: b.JetStream(),
+//		Logger: log, Registerer: reg, Bus: b,
 //		Replicas: cfg.NATS.Replicas, Builtins: builtinNames(),
 //	})
 //	// err: config.Problems (print them, exit 1) or a plain error

@@ -33,7 +33,7 @@ type Host struct {
 // supervised. Problems come back as config.Problems (use errors.As), with
 // every plugin already stopped. Close the Host to stop the plugins.
 //
-// opts.JetStream should be set: the plugins' state lives there.
+// opts.Bus should be set: the plugins' state lives there.
 func Open(ctx context.Context, cfg *config.Config, opts Options) (*Host, error) {
 	opts.defaults()
 	m, err := newMetrics(opts.Registerer)
@@ -43,9 +43,9 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Host, error) 
 	counters := newCounterSet(opts.Registerer)
 	prepared, problems := prepareAll(ctx, cfg, &opts, func(name string) *services {
 		s := &services{destination: name, counters: counters}
-		if opts.JetStream != nil {
-			s.state = newState(opts.JetStream, name, opts.Replicas, opts.StateTTL)
-			s.seen = newSeenSet(opts.JetStream, name, opts.Replicas, opts.StateTTL, opts.Logger.With("destination", name),
+		if opts.Bus != nil {
+			s.state = newState(opts.Bus, name, opts.Replicas, opts.StateTTL)
+			s.seen = newSeenSet(opts.Bus, name, opts.Replicas, opts.StateTTL, opts.Logger.With("destination", name),
 				m.seenKeys.WithLabelValues(name).Set)
 		}
 		return s

@@ -511,7 +511,7 @@ destinations:
 	defer b.Close()
 	reg := prometheus.NewRegistry()
 	opts := testOptions(t)
-	opts.JetStream, opts.Registerer = b.JetStream(), reg
+	opts.Bus, opts.Registerer = b, reg
 	h, err := Open(context.Background(), cfg, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -4,8 +4,9 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchboard-cdp/switchboard/core/bus"
 )
 
 // Defaults for the zero values of Options and Limits.
@@ -29,11 +30,11 @@ type Options struct {
 	// (default: a private registry nobody scrapes).
 	Registerer prometheus.Registerer
 
-	// JetStream backs the plugins' state (plugins.Host's State methods:
-	// one key-value bucket per destination named sb_state_<destination>)
-	// and seen sets (Seen and MarkSeen: one stream per destination named
+	// Bus backs the plugins' state (plugins.Host's State methods: one
+	// key-value bucket per destination named sb_state_<destination>) and
+	// seen sets (Seen and MarkSeen: one stream per destination named
 	// SB_SEEN_<destination>). nil: those methods fail with ErrNoState.
-	JetStream jetstream.JetStream
+	Bus *bus.Bus
 	// Replicas of each state bucket and seen-set stream; use the events
 	// stream's (default 1).
 	Replicas int

@@ -53,7 +53,7 @@ const seenPoll = 50 * time.Millisecond
 // milliseconds, and a restarted process reloads every live mark before
 // its first Seen answers.
 type seenSet struct {
-	js       jetstream.JetStream
+	bus      *bus.Bus
 	stream   string
 	subject  string
 	replicas int
@@ -76,9 +76,9 @@ type seenSet struct {
 	pruned int64              // unix second of the last prune
 }
 
-func newSeenSet(js jetstream.JetStream, destination string, replicas int, ttl time.Duration, log *slog.Logger, keys func(float64)) *seenSet {
+func newSeenSet(b *bus.Bus, destination string, replicas int, ttl time.Duration, log *slog.Logger, keys func(float64)) *seenSet {
 	return &seenSet{
-		js:       js,
+		bus:      b,
 		stream:   "SB_SEEN_" + destination,
 		subject:  "sb.seen." + destination,
 		replicas: replicas,
@@ -106,7 +106,7 @@ func (s *seenSet) start(ctx context.Context) error {
 		return ErrClosed
 	default:
 	}
-	st, err := bus.EnsureStream(ctx, s.js, jetstream.StreamConfig{
+	st, err := bus.EnsureStream(ctx, s.bus.JetStream(), jetstream.StreamConfig{
 		Name:        s.stream,
 		Description: "Switchboard plugin seen set (64-bit key hashes, one message per MarkSeen)",
 		Subjects:    []string{s.subject},
@@ -317,7 +317,7 @@ func (s *seenSet) mark(ctx context.Context, keys []string, ttl time.Duration) er
 	msg := &nats.Msg{Subject: s.subject, Data: data, Header: nats.Header{
 		jetstream.MsgTTLHeader: []string{strconv.FormatInt(life, 10)},
 	}}
-	outs, err := bus.PublishAll(ctx, s.js, []*nats.Msg{msg})
+	outs, err := s.bus.PublishAll(ctx, []*nats.Msg{msg})
 	if err == nil {
 		err = outs[0].Err
 	}

@@ -22,7 +22,7 @@ func seenKeys(prefix string, n int) []string {
 }
 
 func newTestSeen(b *bus.Bus, gauge func(float64)) *seenSet {
-	return newSeenSet(b.JetStream(), "meta", 1, time.Hour, slog.New(slog.DiscardHandler), gauge)
+	return newSeenSet(b, "meta", 1, time.Hour, slog.New(slog.DiscardHandler), gauge)
 }
 
 func seenOf(t *testing.T, s *seenSet, keys []string) []bool {
@@ -182,7 +182,7 @@ func TestSeenRefusesBadCalls(t *testing.T) {
 // then MarkSeen of them.
 func BenchmarkSeenSetCycle(b *testing.B) {
 	bu := openBus(b)
-	s := newSeenSet(bu.JetStream(), "bench", 1, 48*time.Hour, slog.New(slog.DiscardHandler), nil)
+	s := newSeenSet(bu, "bench", 1, 48*time.Hour, slog.New(slog.DiscardHandler), nil)
 	defer s.close()
 	ctx := context.Background()
 	b.ReportAllocs()

@@ -31,7 +31,7 @@ const (
 // shorter than the default, and an expired key leaves no marker behind,
 // which keeps create-if-absent a single expected-sequence check.
 type state struct {
-	js       jetstream.JetStream
+	bus      *bus.Bus
 	bucket   string
 	replicas int
 	ttl      time.Duration
@@ -40,8 +40,8 @@ type state struct {
 	stream jetstream.Stream // nil until created
 }
 
-func newState(js jetstream.JetStream, destination string, replicas int, ttl time.Duration) *state {
-	return &state{js: js, bucket: "sb_state_" + destination, replicas: replicas, ttl: ttl}
+func newState(b *bus.Bus, destination string, replicas int, ttl time.Duration) *state {
+	return &state{bus: b, bucket: "sb_state_" + destination, replicas: replicas, ttl: ttl}
 }
 
 // ensure creates or updates the bucket's stream once, with the events
@@ -54,7 +54,7 @@ func (s *state) ensure(ctx context.Context) (jetstream.Stream, error) {
 	if s.stream != nil {
 		return s.stream, nil
 	}
-	st, err := bus.EnsureStream(ctx, s.js, jetstream.StreamConfig{
+	st, err := bus.EnsureStream(ctx, s.bus.JetStream(), jetstream.StreamConfig{
 		Name:              "KV_" + s.bucket,
 		Description:       "Switchboard plugin state (create-if-absent, per-key TTL)",
 		Subjects:          []string{"$KV." + s.bucket + ".>"},
@@ -205,7 +205,7 @@ const lateCreate = 30 * time.Second
 // publish sends one message per entry asynchronously and then collects
 // every acknowledgement: the whole call costs one round trip. Across a
 // leader election of the bucket it publishes again what was not
-// acknowledged, within ctx (bus.PublishAll). With ifAbsent, each message
+// acknowledged, within ctx (Bus.PublishAll). With ifAbsent, each message
 // expects its subject to be empty, and the result says which entries were
 // stored by this call; an entry whose first copy may have been stored
 // before a retry found it present counts as not stored. A create-if-absent
@@ -244,7 +244,7 @@ func (s *state) publish(ctx context.Context, entries []plugins.Entry, ttl time.D
 		go func() {
 			bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lateCreate)
 			defer cancel()
-			outs, err := bus.PublishAll(bctx, s.js, msgs)
+			outs, err := s.bus.PublishAll(bctx, msgs)
 			done <- published{outs, err}
 		}()
 		select {
@@ -254,7 +254,7 @@ func (s *state) publish(ctx context.Context, entries []plugins.Entry, ttl time.D
 			return nil, fmt.Errorf("state write: %w (still being written, for up to %s)", ctx.Err(), lateCreate)
 		}
 	} else {
-		outs, err = bus.PublishAll(ctx, s.js, msgs)
+		outs, err = s.bus.PublishAll(ctx, msgs)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("state write: %w", err)

@@ -34,7 +34,7 @@ func entries(prefix string, n int) []plugins.Entry {
 
 func TestStateCreateIfAbsentInOneCall(t *testing.T) {
 	b := openBus(t)
-	s := &services{destination: "meta", state: newState(b.JetStream(), "meta", 1, time.Hour)}
+	s := &services{destination: "meta", state: newState(b, "meta", 1, time.Hour)}
 	ctx := context.Background()
 
 	first := entries("dedupe:Purchase", 1000)
@@ -84,7 +84,7 @@ func TestStateCreateIfAbsentInOneCall(t *testing.T) {
 // election) still stores its entries.
 func TestStateCreateLandsAfterTheCallerGaveUp(t *testing.T) {
 	b := openBus(t)
-	s := &services{destination: "meta", state: newState(b.JetStream(), "meta", 1, time.Hour)}
+	s := &services{destination: "meta", state: newState(b, "meta", 1, time.Hour)}
 	if _, err := s.StateCreate(context.Background(), entries("warm", 1), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +116,7 @@ func count(bs []bool) int {
 
 func TestStatePutGetDelete(t *testing.T) {
 	b := openBus(t)
-	s := &services{destination: "d", state: newState(b.JetStream(), "d", 1, time.Hour)}
+	s := &services{destination: "d", state: newState(b, "d", 1, time.Hour)}
 	ctx := context.Background()
 	weird := []string{"a.b", "a=2Eb", "x y", "é", "=", "..", "*", ">", strings.Repeat("k", 1000), "tab\there"}
 	var es []plugins.Entry
@@ -165,7 +165,7 @@ func TestStatePutGetDelete(t *testing.T) {
 
 func TestStateTTLExpires(t *testing.T) {
 	b := openBus(t)
-	s := &services{destination: "d", state: newState(b.JetStream(), "d", 1, time.Hour)}
+	s := &services{destination: "d", state: newState(b, "d", 1, time.Hour)}
 	ctx := context.Background()
 	if _, err := s.StateCreate(ctx, []plugins.Entry{{Key: "short", Value: []byte("1")}}, time.Second); err != nil {
 		t.Fatal(err)
@@ -251,7 +251,7 @@ func TestPluginUsesStateAndCountersThroughTheHost(t *testing.T) {
 	b := openBus(t)
 	reg := prometheus.NewRegistry()
 	opts := testOptions(t)
-	opts.JetStream, opts.Registerer = b.JetStream(), reg
+	opts.Bus, opts.Registerer = b, reg
 	_, d := open(t, oneDestination("test", "target: here"), opts)
 	results, err := d.Deliver(context.Background(), evs("s", `{"op":"dedupe","key":"k1"}`, `{"op":"dedupe","key":"k1"}`, `{"op":"count"}`,
 		`{"op":"seen","key":"k2"}`, `{"op":"seen","key":"k2"}`, `{"op":"seen","key":"k3"}`))
@@ -272,7 +272,7 @@ func TestPluginUsesStateAndCountersThroughTheHost(t *testing.T) {
 
 func BenchmarkStateCreate1000(b *testing.B) {
 	bu := openBus(b)
-	s := newState(bu.JetStream(), "bench", 1, time.Hour)
+	s := newState(bu, "bench", 1, time.Hour)
 	ctx := context.Background()
 	b.ReportAllocs()
 	i := 0
