@@ -43,7 +43,7 @@ type Options struct {
 
 	Stream       string        // default "EVENTS"
 	Replicas     int           // default 1
-	DedupeWindow time.Duration // default 2m, as JetStream; each id in it costs ~140 B of server memory
+	DedupeWindow time.Duration // default 30s (JetStream's is 2m); each id in it costs ~170 B of server memory
 	Retention    time.Duration // default 168h
 	MaxBytes     int64         // 0: unlimited
 
@@ -67,7 +67,7 @@ func (o *Options) defaults() {
 		o.Replicas = 1
 	}
 	if o.DedupeWindow == 0 {
-		o.DedupeWindow = 2 * time.Minute
+		o.DedupeWindow = 30 * time.Second
 	}
 	if o.Retention == 0 {
 		o.Retention = 168 * time.Hour

@@ -144,7 +144,7 @@ func TestDefaults(t *testing.T) {
 	wantNATS := NATS{
 		StoreDir:     "./data",
 		Replicas:     1,
-		DedupeWindow: 2 * time.Minute,
+		DedupeWindow: 30 * time.Second,
 		Retention:    168 * time.Hour,
 		Stream:       "EVENTS",
 	}

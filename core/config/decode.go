@@ -19,7 +19,7 @@ const (
 	defaultIdleTimeout    = 120 * time.Second
 	defaultMaxHeaderBytes = 64 << 10
 	defaultShutdownGrace  = 25 * time.Second
-	defaultDedupeWindow   = 2 * time.Minute
+	defaultDedupeWindow   = 30 * time.Second
 	defaultRetention      = 168 * time.Hour
 )
 

@@ -46,7 +46,7 @@ type NATS struct {
 	StoreDir     string        `yaml:"store_dir"`     // embedded server's storage, default ./data
 	Listen       string        `yaml:"listen"`        // embedded server's client port, e.g. 127.0.0.1:4222; empty: in-process only
 	Replicas     int           `yaml:"replicas"`      // default 1
-	DedupeWindow time.Duration `yaml:"dedupe_window"` // default 2m
+	DedupeWindow time.Duration `yaml:"dedupe_window"` // default 30s
 	Retention    time.Duration `yaml:"retention"`     // default 168h
 	MaxBytes     int64         `yaml:"max_bytes"`     // stream size cap; 0: unlimited (new events refused when the store is full)
 	SyncAlways   bool          `yaml:"sync_always"`   // embedded: fsync every write
