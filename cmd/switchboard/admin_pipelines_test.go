@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -49,6 +50,22 @@ func TestDeadLettersStatusAndReplay(t *testing.T) {
 	}
 	if out := cli("status"); !strings.Contains(out, "orders") || !strings.Contains(out, "hook") {
 		t.Fatalf("status:\n%s", out)
+	}
+	// tail -n 3: the last three stored events, one JSON object a line.
+	lines := strings.Split(strings.TrimSpace(cli("tail", "-n", "3")), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("tail -n 3 printed %d lines:\n%s", len(lines), strings.Join(lines, "\n"))
+	}
+	for i, l := range lines {
+		var se struct {
+			Seq   uint64 `json:"seq"`
+			Event struct {
+				MessageID string `json:"messageId"`
+			} `json:"event"`
+		}
+		if err := json.Unmarshal([]byte(l), &se); err != nil || se.Seq == 0 || se.Event.MessageID != fmt.Sprintf("p-%d", 7+i) {
+			t.Errorf("tail line %d = %s (%v), want the stored event p-%d", i, l, err, 7+i)
+		}
 	}
 
 	refuse.Store(false)

@@ -34,9 +34,16 @@ func (f *adminFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVarP(&f.file, "config", "c", "", "pipelines.yaml to read server.listen and server.admin_token from")
 }
 
-// client builds the admin client the flags describe.
-func (f *adminFlags) client() (*adminClient, error) {
-	return newAdminClient(f.server, f.token, f.file)
+// run is a command's RunE that builds the admin client the flags describe
+// and hands it to fn.
+func (f *adminFlags) run(fn func(ctx context.Context, c *adminClient) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, _ []string) error {
+		c, err := newAdminClient(f.server, f.token, f.file)
+		if err != nil {
+			return err
+		}
+		return fn(cmd.Context(), c)
+	}
 }
 
 func newAdminClient(server, token, file string) (*adminClient, error) {

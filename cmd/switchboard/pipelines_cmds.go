@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -19,15 +20,11 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Use:   "status",
 		Short: "Per pipeline: pending, delivered, retried, dead-lettered, last error",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := af.client()
-			if err != nil {
-				return err
-			}
+		RunE: af.run(func(ctx context.Context, c *adminClient) error {
 			var resp struct {
 				Pipelines []pipeline.Status `json:"pipelines"`
 			}
-			if err := c.get(cmd.Context(), "/api/pipelines", &resp); err != nil {
+			if err := c.get(ctx, "/api/pipelines", &resp); err != nil {
 				return err
 			}
 			if asJSON {
@@ -43,7 +40,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\n", s.Pipeline, s.Destination, s.Pending, s.Delivered, s.Retried, s.DeadLetters, s.Filtered, last)
 			}
 			return tw.Flush()
-		},
+		}),
 	}
 	af.add(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -63,42 +60,34 @@ func newDLQCmd(g *globals) *cobra.Command {
 		Use:   "list --pipeline P",
 		Short: "Print a pipeline's dead letters, one JSON object a line, with their reasons",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := af.client()
-			if err != nil {
-				return err
-			}
+		RunE: af.run(func(ctx context.Context, c *adminClient) error {
 			var resp struct {
 				DeadLetters []json.RawMessage `json:"dead_letters"`
 			}
 			path := "/api/pipelines/" + url.PathEscape(name) + "/dlq?limit=" + strconv.Itoa(limit)
-			if err := c.get(cmd.Context(), path, &resp); err != nil {
+			if err := c.get(ctx, path, &resp); err != nil {
 				return err
 			}
 			for _, d := range resp.DeadLetters {
 				fmt.Fprintln(g.stdout, string(d))
 			}
 			return nil
-		},
+		}),
 	}
 	replay := &cobra.Command{
 		Use:   "replay --pipeline P",
 		Short: "Deliver a pipeline's dead letters again (to that pipeline only), e.g. after fixing its destination",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := af.client()
-			if err != nil {
-				return err
-			}
+		RunE: af.run(func(ctx context.Context, c *adminClient) error {
 			var resp struct {
 				Replayed int `json:"replayed"`
 			}
-			if err := c.post(cmd.Context(), "/api/pipelines/"+url.PathEscape(name)+"/dlq/replay", &resp); err != nil {
+			if err := c.post(ctx, "/api/pipelines/"+url.PathEscape(name)+"/dlq/replay", &resp); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "replayed %d dead letters to pipeline %s\n", resp.Replayed, name)
 			return nil
-		},
+		}),
 	}
 	for _, c := range []*cobra.Command{list, replay} {
 		af.add(c)
@@ -117,21 +106,17 @@ func newReplayCmd(g *globals) *cobra.Command {
 		Use:   "replay --pipeline P --since 2h|RFC3339",
 		Short: "Deliver the stored events of a pipeline's sources from a point in time again, to that pipeline only",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := af.client()
-			if err != nil {
-				return err
-			}
+		RunE: af.run(func(ctx context.Context, c *adminClient) error {
 			var resp struct {
 				Replayed int `json:"replayed"`
 			}
 			path := "/api/pipelines/" + url.PathEscape(name) + "/replay?since=" + url.QueryEscape(since)
-			if err := c.post(cmd.Context(), path, &resp); err != nil {
+			if err := c.post(ctx, path, &resp); err != nil {
 				return err
 			}
 			fmt.Fprintf(g.stdout, "replayed %d events to pipeline %s\n", resp.Replayed, name)
 			return nil
-		},
+		}),
 	}
 	af.add(cmd)
 	cmd.Flags().StringVar(&name, "pipeline", "", "the pipeline (required)")

@@ -37,12 +37,8 @@ hits, values dropped as unusable, and the top recommendations, such as
 "38% of Purchase events have no phone (ph)". Counts are since the server
 started.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := af.client()
-			if err != nil {
-				return err
-			}
-			byDest, err := scrapePluginCounters(cmd.Context(), c)
+		RunE: af.run(func(ctx context.Context, c *adminClient) error {
+			byDest, err := scrapePluginCounters(ctx, c)
 			if err != nil {
 				return err
 			}
@@ -54,7 +50,7 @@ started.`,
 				printQuality(g.stdout, dest, byDest[dest], top)
 			}
 			return nil
-		},
+		}),
 	}
 	af.add(cmd)
 	cmd.Flags().IntVar(&top, "top", 3, "recommendations per event")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/url"
 	"strconv"
@@ -21,12 +22,7 @@ func newTailCmd(g *globals) *cobra.Command {
 		Use:   "tail [--source S] [-n N] [-f]",
 		Short: "Print the most recent stored events, one JSON object a line",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := af.client()
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
+		RunE: af.run(func(ctx context.Context, c *adminClient) error {
 			var after uint64
 			enc := json.NewEncoder(g.stdout)
 			for {
@@ -59,7 +55,7 @@ func newTailCmd(g *globals) *cobra.Command {
 				case <-time.After(interval):
 				}
 			}
-		},
+		}),
 	}
 	af.add(cmd)
 	cmd.Flags().StringVar(&source, "source", "", "only events of this source")
