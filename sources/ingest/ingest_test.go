@@ -162,3 +162,31 @@ func TestCheckSourceName(t *testing.T) {
 		}
 	}
 }
+
+func TestBaseOpenDefaults(t *testing.T) {
+	def := ingest.Limits{Request: 500, Event: 32, Events: 7}
+	b, err := ingest.Base{Limits: ingest.Limits{Request: 100, Event: -1}}.Open(nil, nil, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (ingest.Limits{Request: 100, Event: 32, Events: 7}); b.Limits != want {
+		t.Errorf("limits = %+v, want %+v (positive kept, the rest from the defaults)", b.Limits, want)
+	}
+	if b.Log == nil || b.Now == nil || b.Metrics == nil || b.Store.Metrics != b.Metrics {
+		t.Errorf("Open left a nil logger, clock or metrics: %+v", b)
+	}
+	if d := time.Since(b.Now()); d < 0 || d > time.Minute {
+		t.Errorf("default clock is %v off time.Now", d)
+	}
+	// The metrics go on the registry given.
+	reg := prometheus.NewRegistry()
+	if _, err := (ingest.Base{}).Open(nil, reg, def); err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan *prometheus.Desc, 64)
+	reg.Describe(ch)
+	close(ch)
+	if len(ch) == 0 {
+		t.Error("no metrics registered on the registry given")
+	}
+}

@@ -67,15 +67,8 @@ type Options struct {
 // Handler serves the Segment tracking API under /v1/. It is safe for
 // concurrent use.
 type Handler struct {
-	store     ingest.Store
-	log       *slog.Logger
-	now       func() time.Time
-	trusted   []netip.Prefix
-	maxReq    int
-	maxEvent  int
-	maxEvents int
-	keys      []writeKey
-	met       *ingest.Metrics
+	base ingest.Base
+	keys []writeKey
 }
 
 // source is a configured source at run time.
@@ -113,29 +106,16 @@ func New(opts Options) (*Handler, error) {
 	if opts.Publisher == nil {
 		return nil, errors.New("segment: Options.Publisher is required")
 	}
-	h := &Handler{
-		log:       opts.Logger,
-		now:       opts.Now,
-		trusted:   opts.TrustedProxies,
-		maxReq:    opts.MaxRequestBytes,
-		maxEvent:  opts.MaxEventBytes,
-		maxEvents: opts.MaxBatchEvents,
+	base, err := ingest.Base{
+		Log:     opts.Logger,
+		Now:     opts.Now,
+		Trusted: opts.TrustedProxies,
+		Limits:  ingest.Limits{Request: opts.MaxRequestBytes, Event: opts.MaxEventBytes, Events: opts.MaxBatchEvents},
+	}.Open(opts.Publisher, opts.Registerer, ingest.Limits{Request: DefaultMaxRequestBytes, Event: DefaultMaxEventBytes, Events: DefaultMaxBatchEvents})
+	if err != nil {
+		return nil, err
 	}
-	if h.log == nil {
-		h.log = slog.New(slog.DiscardHandler)
-	}
-	if h.now == nil {
-		h.now = time.Now
-	}
-	if h.maxReq <= 0 {
-		h.maxReq = DefaultMaxRequestBytes
-	}
-	if h.maxEvent <= 0 {
-		h.maxEvent = DefaultMaxEventBytes
-	}
-	if h.maxEvents <= 0 {
-		h.maxEvents = DefaultMaxBatchEvents
-	}
+	h := &Handler{base: base}
 	names := make(map[string]bool, len(opts.Sources))
 	sums := make(map[[sha256.Size]byte]string)
 	for i, s := range opts.Sources {
@@ -171,12 +151,6 @@ func New(opts Options) (*Handler, error) {
 			h.keys = append(h.keys, writeKey{sum: sum, src: src})
 		}
 	}
-	met, err := ingest.NewMetrics(opts.Registerer)
-	if err != nil {
-		return nil, err
-	}
-	h.met = met
-	h.store = ingest.Store{Publisher: opts.Publisher, Metrics: met, Logger: h.log}
 	return h, nil
 }
 
@@ -247,8 +221,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rt, pathKey := match(r.URL.Path)
 	code, src := h.serve(w, r, rt, pathKey)
-	h.met.Requests.WithLabelValues(src, rt.name, ingest.StatusLabel(code)).Inc()
-	h.met.Duration.WithLabelValues(rt.name).Observe(time.Since(start).Seconds())
+	h.base.Metrics.Requests.WithLabelValues(src, rt.name, ingest.StatusLabel(code)).Inc()
+	h.base.Metrics.Duration.WithLabelValues(rt.name).Observe(time.Since(start).Seconds())
 }
 
 // serve handles one request and returns the status it answered with and
@@ -282,7 +256,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt route, pathKe
 // track handles the event routes: authenticate, read, decode, normalise,
 // validate, publish.
 func (h *Handler) track(w http.ResponseWriter, r *http.Request, rt route) (int, string) {
-	now := h.now()
+	now := h.base.Now()
 	var src *source
 	if key, ok := headerWriteKey(r); ok {
 		if src = h.lookup(key); src == nil {
@@ -307,11 +281,11 @@ func (h *Handler) track(w http.ResponseWriter, r *http.Request, rt route) (int, 
 			return ingest.TooManyRequests(w, src.limiter, now), src.name
 		}
 		if src != nil && rerr.status == http.StatusBadRequest {
-			h.met.Rejected(src.name, len(p.events))
+			h.base.Metrics.Rejected(src.name, len(p.events))
 		}
 		return writeError(w, rerr), nameOf(src)
 	}
-	if err := h.store.Publish(r.Context(), src.name, msgs, types); err != nil {
+	if err := h.base.Store.Publish(r.Context(), src.name, msgs, types); err != nil {
 		return ingest.Unavailable(w), src.name
 	}
 	return ingest.WriteOK(w), src.name
@@ -323,9 +297,9 @@ func (h *Handler) track(w http.ResponseWriter, r *http.Request, rt route) (int, 
 func (h *Handler) decode(r *http.Request, rt route, body []byte, p *payload, srcp **source, now time.Time) ([]bus.Message, []event.Type, *requestError) {
 	var rerr *requestError
 	if rt.kind == kindBatch {
-		rerr = decodeBatch(body, p, h.maxEvent, h.maxEvents)
+		rerr = decodeBatch(body, p, h.base.Limits.Event, h.base.Limits.Events)
 	} else {
-		rerr = decodeSingle(body, p, h.maxEvent)
+		rerr = decodeSingle(body, p, h.base.Limits.Event)
 	}
 	if rerr != nil {
 		return nil, nil, rerr
@@ -345,7 +319,7 @@ func (h *Handler) decode(r *http.Request, rt route, body []byte, p *payload, src
 		}
 	}
 
-	n := newNormalizer(p, src.name, src.json, now, ingest.ClientIP(r, h.trusted), rt.typ)
+	n := newNormalizer(p, src.name, src.json, now, ingest.ClientIP(r, h.base.Trusted), rt.typ)
 	out := make([]byte, 0, len(p.body)+len(p.events)*320)
 	offs := make([]int, len(p.events)+1)
 	msgs := make([]bus.Message, len(p.events))
@@ -383,7 +357,7 @@ func (h *Handler) lookup(key string) *source {
 // dropMetrics accepts analytics-next's remote metrics and discards them.
 func (h *Handler) dropMetrics(w http.ResponseWriter, r *http.Request) int {
 	// Read (a bounded amount of) the body so the connection can be reused.
-	_, _ = ingest.Drain(r, h.maxReq)
+	_, _ = ingest.Drain(r, h.base.Limits.Request)
 	return ingest.WriteOK(w)
 }
 

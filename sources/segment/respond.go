@@ -14,10 +14,10 @@ func writeError(w http.ResponseWriter, e *requestError) int {
 }
 
 // readBody reads the request body with the shared reader, capped at
-// h.maxReq. The caller returns the buffer with ingest.PutBuffer, also on
+// h.base.Limits.Request. The caller returns the buffer with ingest.PutBuffer, also on
 // error.
 func (h *Handler) readBody(r *http.Request) (*bytes.Buffer, *requestError) {
-	buf, err := ingest.ReadBody(r, h.maxReq)
+	buf, err := ingest.ReadBody(r, h.base.Limits.Request)
 	if err != nil {
 		return buf, &requestError{status: err.Status, msg: err.Msg}
 	}

@@ -48,7 +48,7 @@ func (h *Handler) settings(w http.ResponseWriter, r *http.Request, key string) (
 	if r.TLS != nil {
 		proto = "https"
 	}
-	if ingest.TrustedPeer(r, h.trusted) {
+	if ingest.TrustedPeer(r, h.base.Trusted) {
 		if v := firstValue(r.Header.Get("X-Forwarded-Host")); v != "" {
 			host = v
 		}

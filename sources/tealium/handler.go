@@ -87,13 +87,7 @@ type Options struct {
 // Handler serves Tealium's collection routes (Paths). It is safe for
 // concurrent use.
 type Handler struct {
-	store     ingest.Store
-	met       *ingest.Metrics
-	now       func() time.Time
-	trusted   []netip.Prefix
-	maxReq    int
-	maxEvent  int
-	maxEvents int
+	base ingest.Base
 	// accounts maps account → profile → that profile's sources, those
 	// with a datasource first.
 	accounts map[string]map[string][]*source
@@ -118,30 +112,16 @@ func New(opts Options) (*Handler, error) {
 	if opts.Publisher == nil {
 		return nil, errors.New("tealium: Options.Publisher is required")
 	}
-	h := &Handler{
-		now:       opts.Now,
-		trusted:   opts.TrustedProxies,
-		maxReq:    opts.MaxRequestBytes,
-		maxEvent:  opts.MaxEventBytes,
-		maxEvents: opts.MaxBulkEvents,
-		accounts:  map[string]map[string][]*source{},
+	base, err := ingest.Base{
+		Log:     opts.Logger,
+		Now:     opts.Now,
+		Trusted: opts.TrustedProxies,
+		Limits:  ingest.Limits{Request: opts.MaxRequestBytes, Event: opts.MaxEventBytes, Events: opts.MaxBulkEvents},
+	}.Open(opts.Publisher, opts.Registerer, ingest.Limits{Request: DefaultMaxRequestBytes, Event: DefaultMaxEventBytes, Events: DefaultMaxBulkEvents})
+	if err != nil {
+		return nil, err
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	if h.now == nil {
-		h.now = time.Now
-	}
-	if h.maxReq <= 0 {
-		h.maxReq = DefaultMaxRequestBytes
-	}
-	if h.maxEvent <= 0 {
-		h.maxEvent = DefaultMaxEventBytes
-	}
-	if h.maxEvents <= 0 {
-		h.maxEvents = DefaultMaxBulkEvents
-	}
+	h := &Handler{base: base, accounts: map[string]map[string][]*source{}}
 	names := map[string]bool{}
 	for i, s := range opts.Sources {
 		if err := ingest.CheckSourceName(s.Name); err != nil {
@@ -195,12 +175,6 @@ func New(opts Options) (*Handler, error) {
 		}
 		profiles[s.Profile] = list
 	}
-	met, err := ingest.NewMetrics(opts.Registerer)
-	if err != nil {
-		return nil, err
-	}
-	h.met = met
-	h.store = ingest.Store{Publisher: opts.Publisher, Metrics: met, Logger: log}
 	return h, nil
 }
 
@@ -222,8 +196,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt = routeBulk
 	}
 	code, src := h.serve(w, r, rt)
-	h.met.Requests.WithLabelValues(src, rt, ingest.StatusLabel(code)).Inc()
-	h.met.Duration.WithLabelValues(rt).Observe(time.Since(start).Seconds())
+	h.base.Metrics.Requests.WithLabelValues(src, rt, ingest.StatusLabel(code)).Inc()
+	h.base.Metrics.Duration.WithLabelValues(rt).Observe(time.Since(start).Seconds())
 }
 
 // serve handles one request and returns the status it answered with and
@@ -236,13 +210,13 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt string) (int,
 	if ingest.CORS(w, r) {
 		return http.StatusNoContent, ""
 	}
-	now := h.now()
+	now := h.base.Now()
 	var events []Attributes
 	switch {
 	case rt == routeEvent && r.Method == http.MethodGet:
 		noCache(w)
-		if len(r.URL.RawQuery) > h.maxEvent {
-			return ingest.WriteError(w, ingest.BadRequest("query string larger than "+strconv.Itoa(h.maxEvent)+" bytes")), ""
+		if len(r.URL.RawQuery) > h.base.Limits.Event {
+			return ingest.WriteError(w, ingest.BadRequest("query string larger than "+strconv.Itoa(h.base.Limits.Event)+" bytes")), ""
 		}
 		attrs, err := ParseQuery(r.URL.RawQuery)
 		if err != nil {
@@ -256,12 +230,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt string) (int,
 		}
 		return ingest.MethodNotAllowed(w, r, allow), ""
 	default:
-		buf, err := ingest.ReadBody(r, h.maxReq)
+		buf, err := ingest.ReadBody(r, h.base.Limits.Request)
 		if err == nil {
 			if rt == routeBulk {
-				events, err = ParseBulk(buf.Bytes(), h.maxEvent, h.maxEvents)
-			} else if buf.Len() > h.maxEvent {
-				err = ingest.BadRequest("event larger than " + strconv.Itoa(h.maxEvent) + " bytes")
+				events, err = ParseBulk(buf.Bytes(), h.base.Limits.Event, h.base.Limits.Events)
+			} else if buf.Len() > h.base.Limits.Event {
+				err = ingest.BadRequest("event larger than " + strconv.Itoa(h.base.Limits.Event) + " bytes")
 			} else {
 				var attrs Attributes
 				if attrs, err = ParseEvent(buf.Bytes()); err == nil {
@@ -291,7 +265,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt string) (int,
 		Source:          src.name,
 		UserIDAttribute: src.userAttr,
 		Received:        now,
-		IP:              ingest.ClientIP(r, h.trusted),
+		IP:              ingest.ClientIP(r, h.base.Trusted),
 		UserAgent:       validUTF8(r.Header.Get("User-Agent")),
 	}
 	msgs := make([]bus.Message, len(events))
@@ -302,7 +276,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt string) (int,
 			msgs[i].Data, err = marshal(ev)
 		}
 		if err != nil {
-			h.met.Rejected(src.name, len(events))
+			h.base.Metrics.Rejected(src.name, len(events))
 			if rt == routeBulk {
 				err = indexError(i, err.Field, err.Msg)
 			}
@@ -319,7 +293,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt string) (int,
 		msgs[i].ID = ev.DedupeID()
 		types[i] = ev.Type
 	}
-	if err := h.store.Publish(r.Context(), src.name, msgs, types); err != nil {
+	if err := h.base.Store.Publish(r.Context(), src.name, msgs, types); err != nil {
 		return ingest.Unavailable(w), src.name
 	}
 	if rt == routeEvent && r.Method == http.MethodGet {
