@@ -239,7 +239,7 @@ func benchOneRound(ctx context.Context, g *globals, o benchOptions, dir string, 
 		}
 		progress("starting switchboard serve")
 		var err error
-		child, err = startBenchChild(ctx, filepath.Join(dir, "serve"), o.writeKey, benchProfile{CPU: prof}, "", g.stderr)
+		child, err = startBenchChild(ctx, filepath.Join(dir, "serve"), o.writeKey, "", benchProfile{CPU: prof}, "", g.stderr)
 		if err != nil {
 			return round, err
 		}

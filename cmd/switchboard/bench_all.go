@@ -282,6 +282,14 @@ func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
 		add("e2e.meta.p50", 3, fmt.Sprintf("stored→delivered p50 at %.0f/s (meta)", o.latencyRate), "ms", lr.P50ms)
 		add("e2e.meta.p99", 3, fmt.Sprintf("stored→delivered p99 at %.0f/s (meta)", o.latencyRate), "ms", lr.P99ms)
 		add("e2e.meta.latencyRSS", 3, fmt.Sprintf("serve peak RSS at %.0f/s (meta)", o.latencyRate), "MB", float64(lr.ServeRSS)/(1<<20))
+		ext := meta
+		ext.cpuprofile, ext.pprofAddr, ext.externalNATS = "", "", true
+		xr, err := e2e("meta-external-nats", ext)
+		if err != nil {
+			return err
+		}
+		add("e2e.metaext.rate", 3, "end to end → meta, separate nats-server", "events/s", xr.EventsPerSec)
+		add("e2e.metaext.serveRSS", 3, "serve peak RSS, end to end, separate nats-server", "MB", float64(xr.ServeRSS)/(1<<20))
 		hook := base
 		hook.dest = "webhook"
 		hr, err := e2e("webhook", hook)
@@ -343,6 +351,7 @@ func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
 	target("e2e.meta.p99", "<=", 2_000, false)
 	target("e2e.meta.serveRSS", "<=", 150, false)
 	target("e2e.meta.latencyRSS", "<=", 150, false)
+	target("e2e.metaext.serveRSS", "<=", 150, false)
 	target("e2e.webhook.rate", ">=", 25_000, false)
 	target("e2e.isolation.rate", ">=", 0.95, true)
 	target("micro.mapping", "<=", 5, false)

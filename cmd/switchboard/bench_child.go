@@ -36,12 +36,13 @@ type benchChild struct {
 }
 
 // startBenchChild writes a pipelines.yaml into dir (one segment source
-// accepting writeKey, the embedded JetStream storing under dir/store, then
-// extraYAML: destinations and pipelines, if any), starts
+// accepting writeKey; the nats-server at natsURL, or when it is empty the
+// embedded JetStream storing under dir/store; then extraYAML: destinations
+// and pipelines, if any), starts
 // this executable serving it, and returns once /readyz answers 200.
 // A prof with either field set runs the hidden `bench serve-profiled`
 // instead of `serve`.
-func startBenchChild(ctx context.Context, dir, writeKey string, prof benchProfile, extraYAML string, logs io.Writer) (*benchChild, error) {
+func startBenchChild(ctx context.Context, dir, writeKey, natsURL string, prof benchProfile, extraYAML string, logs io.Writer) (*benchChild, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("bench: locating this executable: %w", err)
@@ -55,16 +56,20 @@ func startBenchChild(ctx context.Context, dir, writeKey string, prof benchProfil
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	cfgPath := filepath.Join(dir, "pipelines.yaml")
+	nats := fmt.Sprintf("store_dir: %q", filepath.Join(dir, "store"))
+	if natsURL != "" {
+		nats = fmt.Sprintf("url: %q", natsURL)
+	}
 	y := fmt.Sprintf(`# written by switchboard bench ingest
 server:
   listen: %q
 nats:
-  store_dir: %q
+  %s
 sources:
   bench:
     type: segment
     write_keys: [%q]
-`, addr, filepath.Join(dir, "store"), writeKey) + extraYAML
+`, addr, nats, writeKey) + extraYAML
 	if err := os.WriteFile(cfgPath, []byte(y), 0o600); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchboard-cdp/switchboard/core/bus"
 	"github.com/switchboard-cdp/switchboard/destinations/metacapi/graphemu"
 )
 
@@ -38,6 +40,10 @@ type benchE2ESpec struct {
 	failingSibling bool
 	cpuprofile     string // serve's CPU profile goes here
 	pprofAddr      string // serve's net/http/pprof listens here
+	// externalNATS puts JetStream in a nats-server run by the bench
+	// process, which serve reaches over TCP (nats.url), instead of serve's
+	// embedded one: serve's RSS is then its own, without JetStream's.
+	externalNATS bool
 }
 
 // benchE2EResult is what one end-to-end run measured.
@@ -290,7 +296,24 @@ func runBenchE2E(ctx context.Context, dir string, spec benchE2ESpec, logs io.Wri
 		defer down.close()
 		sibling = down.url()
 	}
-	child, err := startBenchChild(ctx, dir, benchDefaultWriteKey, benchProfile{CPU: spec.cpuprofile, Addr: spec.pprofAddr}, benchE2EConfig(spec, recv.url(), sibling), logs)
+	natsURL := ""
+	if spec.externalNATS {
+		port, err := benchFreePort()
+		if err != nil {
+			return res, err
+		}
+		listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		nb, err := bus.Open(ctx, bus.Options{StoreDir: filepath.Join(dir, "nats"), Listen: listen, Name: "switchboard-bench-nats"})
+		if err != nil {
+			return res, err
+		}
+		defer func() {
+			nb.Close()
+			_ = os.RemoveAll(filepath.Join(dir, "nats"))
+		}()
+		natsURL = "nats://" + listen
+	}
+	child, err := startBenchChild(ctx, dir, benchDefaultWriteKey, natsURL, benchProfile{CPU: spec.cpuprofile, Addr: spec.pprofAddr}, benchE2EConfig(spec, recv.url(), sibling), logs)
 	if err != nil {
 		return res, err
 	}

@@ -95,7 +95,7 @@ func runBenchSoak(ctx context.Context, g *globals, o benchSoakOptions) error {
 		recv = newHookReceiver(false)
 	}
 	defer recv.close()
-	child, err := startBenchChild(ctx, tmp, benchDefaultWriteKey, benchProfile{Addr: o.pprof}, benchE2EConfig(spec, recv.url(), ""), g.stderr)
+	child, err := startBenchChild(ctx, tmp, benchDefaultWriteKey, "", benchProfile{Addr: o.pprof}, benchE2EConfig(spec, recv.url(), ""), g.stderr)
 	if err != nil {
 		return err
 	}
