@@ -63,6 +63,8 @@ func appendShape(b []byte, s *shape, values []any) ([]byte, bool, error) {
 					continue
 				case string:
 					b, ok = appendString(b, v), true
+				case digestOutput:
+					b, ok = appendDigest(b, v), true
 				default:
 					b, err = appendJSON(b, v, 0)
 					ok = err == nil
@@ -121,6 +123,8 @@ func appendJSON(b []byte, v any, depth int) ([]byte, error) {
 		return append(b, t...), nil
 	case contentsOutput:
 		return appendContents(b, x)
+	case digestOutput:
+		return appendDigest(b, x), nil
 	case map[string]any:
 		if x == nil {
 			return append(b, "null"...), nil
@@ -228,8 +232,6 @@ func validNumber(s string) bool {
 	_, err := d.number(true)
 	return err == nil && d.i == len(s)
 }
-
-const hexDigits = "0123456789abcdef"
 
 // appendString appends s as a JSON string, as encoding/json does with HTML
 // escaping off. Most strings (hex digests, ids, URLs) need no escaping and

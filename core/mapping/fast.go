@@ -64,23 +64,20 @@ type access struct {
 }
 
 func (a *access) get(f *frame) (any, bool) {
-	var v any
-	var keys []any
-	if f.env != nil {
-		v, keys = f.env[a.name], a.keys
-	} else {
-		if v = f.slots[a.slot]; v == poison {
+	if f.env == nil {
+		// The slots hold what the projection decoded, and so does
+		// everything under them: values of types the fast path handles.
+		v := f.slots[a.slot]
+		switch {
+		case v == poison:
 			return nil, false
+		case len(a.rest) == 0:
+			return v, true
 		}
-		keys = a.rest
+		return fetchKeys(v, a.rest)
 	}
-	if len(keys) > 0 {
-		var ok bool
-		if v, ok = fetchKeys(v, keys); !ok {
-			return nil, false
-		}
-	}
-	return v, handled(v)
+	v, ok := fetchKeys(f.env[a.name], a.keys)
+	return v, ok && handled(v)
 }
 
 // poison is the value of a slot under an event value that is not an
@@ -143,6 +140,9 @@ type fastCompiler struct {
 	calls    map[*ast.CallNode]made
 	accesses []*access
 	loops    bool // the expression has loops, which count against MaxSteps
+	// leaf is the expression when it is a whole field of map:, whose
+	// value Apply only writes (see digestOutput).
+	leaf ast.Node
 }
 
 // compile returns the fastFn of n, or false when n uses a form the fast
@@ -583,6 +583,9 @@ func (c *fastCompiler) chain(x *ast.CallNode, outer string) (fastFn, bool) {
 		last = links[len(links)-1]
 	}
 	hash := outer == "sha256"
+	// A whole field of map: that is a hash is written by Apply straight
+	// from the digest.
+	digest := hash && c.leaf == ast.Node(x)
 	return func(f *frame) (any, bool) {
 		v, ok := base(f)
 		if !ok {
@@ -604,6 +607,8 @@ func (c *fastCompiler) chain(x *ast.CallNode, outer string) (fastFn, bool) {
 			}
 		}
 		switch {
+		case digest && f.env == nil:
+			return digestOf(f.boxes, out), true
 		case hash:
 			return sha256Of(f.boxes, out), true
 		case last != nil:
@@ -820,7 +825,7 @@ func compileFast(n ast.Node, calls map[*ast.CallNode]made) (fastFn, []*access, b
 
 // compileLeaf is compileFast for an expression of map:.
 func compileLeaf(n ast.Node, calls map[*ast.CallNode]made) (fastFn, []*access, bool, bool) {
-	c := &fastCompiler{calls: calls}
+	c := &fastCompiler{calls: calls, leaf: n}
 	fn, ok := c.compile(n)
 	if ok {
 		fn = c.outputContents(n, fn)

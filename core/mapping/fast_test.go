@@ -1,6 +1,8 @@
 package mapping
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -329,6 +331,7 @@ var fastChains = []string{
 	`unixMilli(lower(properties.s))`, `sha256(lower(properties.count))`, `sha256(digits(properties.revenue))`,
 	`lower(trim(properties.products))`, `upper(trim(lower(properties.s)))`, `sha256(lower(trim(properties.s ?? event)))`,
 	`[sha256(trim(properties.s)), lower(trim(properties.s))]`, `map(properties.list, sha256(lower(trim(#))))`,
+	`sha256(properties.s)`, `sha256(properties.s) ?? "none"`, `sha256(event) == sha256(properties.s)`,
 }
 
 // chainValues are the strings FuzzChains starts from.
@@ -365,4 +368,19 @@ func FuzzChains(f *testing.F) {
 			sameResults(t, p.body, p.fast, p.slow, []byte(event))
 		}
 	})
+}
+
+// TestAppendDigest checks the hex appendDigest writes against encoding/hex,
+// for digests holding every byte value.
+func TestAppendDigest(t *testing.T) {
+	var sum [sha256.Size]byte
+	for start := 0; start < 256; start += sha256.Size {
+		for i := range sum {
+			sum[i] = byte(start + i)
+		}
+		got := appendDigest([]byte("x"), &sum)
+		if want := `x"` + hex.EncodeToString(sum[:]) + `"`; string(got) != want {
+			t.Fatalf("appendDigest = %s, want %s", got, want)
+		}
+	}
 }

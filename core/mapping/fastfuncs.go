@@ -2,6 +2,8 @@ package mapping
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
+	"slices"
 
 	"github.com/expr-lang/expr/ast"
 	"strings"
@@ -81,20 +83,50 @@ func sha256Of(b *boxes, s string) any {
 	}
 	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(s), len(s))) // only read
 	out := b.newBytes(2 * sha256.Size)
-	hex := (*[2 * sha256.Size]byte)(out) // no bounds checks in the loop
-	for i, c := range sum {
-		*(*[2]byte)(hex[2*i:]) = hexPairs[c]
-	}
+	putHex((*[2 * sha256.Size]byte)(out), &sum)
 	return b.stringOf(out)
 }
 
-// hexPairs holds the two lowercase hex digits of every byte value.
-var hexPairs = func() (t [256][2]byte) {
-	for i := range t {
-		t[i] = [2]byte{hexDigits[i>>4], hexDigits[i&0xF]}
+// digestOutput is the value of sha256(…) of a string when it is a whole
+// field of map: and Apply only writes it: the digest, which appendJSON
+// writes in hex straight into the output, as the string sha256 gives.
+// A pointer, it is an interface value without boxing.
+type digestOutput *[sha256.Size]byte
+
+// digestOf is sha256Of giving a digestOutput, kept in b.
+func digestOf(b *boxes, s string) any {
+	if s == "" {
+		return nil
 	}
-	return t
-}()
+	sum := (*[sha256.Size]byte)(b.newBytes(sha256.Size))
+	*sum = sha256.Sum256(unsafe.Slice(unsafe.StringData(s), len(s))) // only read
+	return digestOutput(sum)
+}
+
+// appendDigest appends the JSON string of a digest in lowercase hex.
+func appendDigest(b []byte, sum *[sha256.Size]byte) []byte {
+	n := len(b)
+	b = slices.Grow(b, 2*sha256.Size+2)[:n+2*sha256.Size+2]
+	b[n] = '"'
+	putHex((*[2 * sha256.Size]byte)(b[n+1:]), sum)
+	b[len(b)-1] = '"'
+	return b
+}
+
+// putHex writes a digest in lowercase hex, four bytes at a time: their
+// eight nibbles are spread into the bytes of a word, the first in the top
+// byte, and made digits together: '0'+n, plus 'a'-'0'-10 = 39 where n > 9
+// (n+6 carries into bit 4 just then).
+func putHex(hex *[2 * sha256.Size]byte, sum *[sha256.Size]byte) {
+	for i := 0; i < sha256.Size; i += 4 {
+		x := uint64(binary.BigEndian.Uint32(sum[i:]))
+		x = (x | x<<16) & 0x0000ffff0000ffff
+		x = (x | x<<8) & 0x00ff00ff00ff00ff
+		x = (x | x<<4) & 0x0f0f0f0f0f0f0f0f
+		x += 0x3030303030303030 + ((x+0x0606060606060606)>>4&0x0101010101010101)*39
+		binary.BigEndian.PutUint64(hex[2*i:], x)
+	}
+}
 
 // fastCase is lower (upper: upper) in fastFuncs.
 func fastCase(upper bool) func(b *boxes, a any) (any, bool) {
