@@ -1,8 +1,9 @@
 package segment
 
 import (
-	"encoding/binary"
 	"strconv"
+
+	"github.com/switchboard-cdp/switchboard/internal/jsonenc"
 )
 
 // The hot path never builds a tree of the client's JSON. A scanner walks
@@ -128,121 +129,33 @@ func (s *scanner) literal(lit string) error {
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-// number validates -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+// number validates the number at s.i.
 func (s *scanner) number() error {
-	b := s.b
-	if s.i < len(b) && b[s.i] == '-' {
-		s.i++
-	}
-	switch {
-	case s.i >= len(b):
-		return s.fail("unexpected end of input in number")
-	case b[s.i] == '0':
-		s.i++
-	case b[s.i] >= '1' && b[s.i] <= '9':
-		for s.i < len(b) && isDigit(b[s.i]) {
-			s.i++
-		}
-	default:
-		return s.unexpected("in numeric literal")
-	}
-	if s.i < len(b) && b[s.i] == '.' {
-		s.i++
-		if s.i >= len(b) || !isDigit(b[s.i]) {
-			return s.unexpected("after decimal point in numeric literal")
-		}
-		for s.i < len(b) && isDigit(b[s.i]) {
-			s.i++
-		}
-	}
-	if s.i < len(b) && (b[s.i] == 'e' || b[s.i] == 'E') {
-		s.i++
-		if s.i < len(b) && (b[s.i] == '+' || b[s.i] == '-') {
-			s.i++
-		}
-		if s.i >= len(b) || !isDigit(b[s.i]) {
-			return s.unexpected("in exponent of numeric literal")
-		}
-		for s.i < len(b) && isDigit(b[s.i]) {
-			s.i++
-		}
-	}
-	return nil
+	end, syn := jsonenc.NumberEnd(jsonenc.Bytes(s.b), s.i)
+	s.i = end
+	return s.syntax(syn)
 }
-
-// strSafe marks the bytes a string can hold without a second look: not the
-// quote, not the backslash, not a control character.
-var strSafe = func() (t [256]bool) {
-	for c := 0x20; c < 256; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
 
 // str validates the string at s.i (which must be '"') and reports whether
-// it holds escapes.
+// it holds escapes. The body is valid UTF-8 (see above), so other bytes
+// are taken as they are.
 func (s *scanner) str() (escaped bool, err error) {
-	b := s.b
-	s.i++ // opening quote
-	for {
-		// Eight bytes at a time while none of them needs a look.
-		for s.i+8 <= len(b) && !needsLook(binary.LittleEndian.Uint64(b[s.i:])) {
-			s.i += 8
-		}
-		for s.i < len(b) && strSafe[b[s.i]] {
-			s.i++
-		}
-		if s.i >= len(b) {
-			return escaped, s.fail("unexpected end of input in string literal")
-		}
-		switch c := b[s.i]; c {
-		case '"':
-			s.i++
-			return escaped, nil
-		case '\\':
-			escaped = true
-			s.i++
-			if s.i >= len(b) {
-				return escaped, s.fail("unexpected end of input in string escape code")
-			}
-			switch b[s.i] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i++
-			case 'u':
-				s.i++
-				for k := 0; k < 4; k++ {
-					if s.i >= len(b) {
-						return escaped, s.fail("unexpected end of input in \\u hexadecimal character escape")
-					}
-					if !isHex(b[s.i]) {
-						return escaped, s.unexpected("in \\u hexadecimal character escape")
-					}
-					s.i++
-				}
-			default:
-				return escaped, s.unexpected("in string escape code")
-			}
-		default: // control character
-			return escaped, s.unexpected("in string literal")
-		}
+	end, form, syn := jsonenc.StringEnd(jsonenc.Bytes(s.b), s.i)
+	s.i = end
+	return form&jsonenc.Escaped != 0, s.syntax(syn)
+}
+
+// syntax is the error for what a jsonenc scan found wrong at s.i, nil for
+// jsonenc.OK.
+func (s *scanner) syntax(syn jsonenc.Syntax) error {
+	switch {
+	case syn == jsonenc.OK:
+		return nil
+	case s.i >= len(s.b):
+		return s.fail("unexpected end of input " + syn.String())
+	default:
+		return s.unexpected(syn.String())
 	}
-}
-
-const (
-	ones  = 0x0101010101010101
-	highs = 0x8080808080808080
-)
-
-// needsLook reports whether any byte of w is '"', '\\' or below 0x20
-// (exact: the classic has-zero-byte and has-less-than tests).
-func needsLook(w uint64) bool {
-	quote := w ^ (ones * '"')
-	slash := w ^ (ones * '\\')
-	return ((quote-ones)&^quote|(slash-ones)&^slash|(w-ones*0x20)&^w)&highs != 0
-}
-
-func isHex(c byte) bool {
-	return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
 }
 
 // beginObject consumes '{' (already peeked) and reports whether the object

@@ -1,9 +1,10 @@
 package graphemu
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"sync/atomic"
+
+	"github.com/switchboard-cdp/switchboard/internal/jsonenc"
 )
 
 // A request body is parsed once into a doc: a flat tree of jvals that point
@@ -141,110 +142,22 @@ func (d *doc) lit(word string, k jkind) (jval, bool) {
 	return jval{kind: k, start: start, end: d.pos}, true
 }
 
-func isDigit(c byte) bool { return c >= '0' && c <= '9' }
-
-// num scans -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+// num scans the number at d.pos.
 func (d *doc) num() bool {
-	s, i := d.src, d.pos
-	if s[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case i < len(s) && s[i] >= '1' && s[i] <= '9':
-		for i++; i < len(s) && isDigit(s[i]); i++ {
-		}
-	default:
-		return false
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		if i >= len(s) || !isDigit(s[i]) {
-			return false
-		}
-		for i++; i < len(s) && isDigit(s[i]); i++ {
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		if i >= len(s) || !isDigit(s[i]) {
-			return false
-		}
-		for i++; i < len(s) && isDigit(s[i]); i++ {
-		}
-	}
-	d.pos = i
-	return true
+	end, syn := jsonenc.NumberEnd(jsonenc.Bytes(d.src), d.pos)
+	d.pos = end
+	return syn == jsonenc.OK
 }
 
-// plainByte: bytes a string holds as themselves, needing no decoding.
-var plainByte = func() (t [256]bool) {
-	for c := 0x20; c < 0x80; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// plainWord reports whether none of w's bytes is a quote, a backslash, a
-// control character or >= 0x80.
-func plainWord(w uint64) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	zero := func(v uint64) uint64 { return (v - ones) &^ v & highs }
-	return (w&highs)|zero(w^(ones*'"'))|zero(w^(ones*'\\'))|((w-ones*0x20)&^w&highs) == 0
-}
-
-func isHex(c byte) bool {
-	return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
-}
-
-// str scans the string at d.pos (its opening quote).
+// str scans the string at d.pos (its opening quote); esc: its value is not
+// its bytes (escapes, or bytes >= 0x80, which decoding checks as UTF-8).
 func (d *doc) str() (esc, ok bool) {
-	s := d.src
-	for i := d.pos + 1; i < len(s); {
-		// Eight plain bytes at a time.
-		for i+8 <= len(s) && plainWord(binary.LittleEndian.Uint64(s[i:])) {
-			i += 8
-		}
-		if i >= len(s) {
-			break
-		}
-		c := s[i]
-		if plainByte[c] {
-			i++
-			continue
-		}
-		switch {
-		case c == '"':
-			d.pos = i + 1
-			return esc, true
-		case c == '\\':
-			esc = true
-			if i+1 >= len(s) {
-				return false, false
-			}
-			switch s[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if i+6 > len(s) || !isHex(s[i+2]) || !isHex(s[i+3]) || !isHex(s[i+4]) || !isHex(s[i+5]) {
-					return false, false
-				}
-				i += 6
-			default:
-				return false, false
-			}
-		case c < 0x20:
-			return false, false
-		default: // >= 0x80: encoding/json replaces invalid UTF-8
-			esc = true
-			i++
-		}
+	end, form, syn := jsonenc.StringEnd(jsonenc.Bytes(d.src), d.pos)
+	if syn != jsonenc.OK {
+		return false, false
 	}
-	return false, false
+	d.pos = end
+	return form != 0, true
 }
 
 func (d *doc) object() (jval, bool) {
@@ -437,7 +350,7 @@ func (d *doc) stringList(v jval, out [][]byte) ([][]byte, bool) {
 			out = append(out, nil)
 		case jString:
 			s := d.strBytes(e)
-			if !isValidNumber(s) {
+			if !jsonenc.ValidNumber(jsonenc.Bytes(s)) {
 				return nil, false
 			}
 			out = append(out, s)
@@ -446,47 +359,4 @@ func (d *doc) stringList(v jval, out [][]byte) ([][]byte, bool) {
 		}
 	}
 	return out, true
-}
-
-// isValidNumber is encoding/json's test for a json.Number's text.
-func isValidNumber(s []byte) bool {
-	if len(s) == 0 {
-		return false
-	}
-	if s[0] == '-' {
-		s = s[1:]
-		if len(s) == 0 {
-			return false
-		}
-	}
-	switch {
-	default:
-		return false
-	case s[0] == '0':
-		s = s[1:]
-	case '1' <= s[0] && s[0] <= '9':
-		s = s[1:]
-		for len(s) > 0 && isDigit(s[0]) {
-			s = s[1:]
-		}
-	}
-	if len(s) >= 2 && s[0] == '.' && isDigit(s[1]) {
-		s = s[2:]
-		for len(s) > 0 && isDigit(s[0]) {
-			s = s[1:]
-		}
-	}
-	if len(s) >= 2 && (s[0] == 'e' || s[0] == 'E') {
-		s = s[1:]
-		if s[0] == '+' || s[0] == '-' {
-			s = s[1:]
-			if len(s) == 0 {
-				return false
-			}
-		}
-		for len(s) > 0 && isDigit(s[0]) {
-			s = s[1:]
-		}
-	}
-	return len(s) == 0
 }

@@ -599,6 +599,8 @@ func (d *doc) floatVal(v jval) (float64, bool) {
 	return f, err == nil
 }
 
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
 // isHex64 is ^[0-9a-f]{64}$.
 func isHex64(s []byte) bool {
 	if len(s) != 64 {
