@@ -8,6 +8,9 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/switchboard-cdp/switchboard/core/bus"
+	"github.com/switchboard-cdp/switchboard/core/event"
 )
 
 // Slots of rawEvent.f: the top-level keys Event holds in fields, plus the
@@ -120,6 +123,15 @@ type payload struct {
 	integrations span
 	writeKey     string    // the body's writeKey; never stored or logged
 	sentAt       time.Time // batch-level; zero when absent
+
+	// What decode builds from the events, kept for the next request:
+	// the stored events' bytes, their offsets in it, the messages over
+	// them and their types. The bus copies each message as it publishes
+	// it, so all of it is free once Publish returns.
+	out   []byte
+	offs  []int
+	msgs  []bus.Message
+	types []event.Type
 }
 
 var payloadPool = sync.Pool{New: func() any { return new(payload) }}
@@ -128,9 +140,13 @@ func getPayload() *payload { return payloadPool.Get().(*payload) }
 
 func putPayload(p *payload) {
 	if cap(p.events) > 4*DefaultMaxBatchEvents {
-		p.events = nil
+		*p = payload{}
 	}
-	*p = payload{events: p.events[:0]}
+	if cap(p.out) > 4*DefaultMaxRequestBytes {
+		p.out = nil
+	}
+	clear(p.msgs) // drop the references into out and to the ids
+	*p = payload{events: p.events[:0], out: p.out[:0], offs: p.offs[:0], msgs: p.msgs[:0], types: p.types[:0]}
 	payloadPool.Put(p)
 }
 

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -320,10 +321,10 @@ func (h *Handler) decode(r *http.Request, rt route, body []byte, p *payload, src
 	}
 
 	n := newNormalizer(p, src.name, src.json, now, ingest.ClientIP(r, h.base.Trusted), rt.typ)
-	out := make([]byte, 0, len(p.body)+len(p.events)*320)
-	offs := make([]int, len(p.events)+1)
-	msgs := make([]bus.Message, len(p.events))
-	types := make([]event.Type, len(p.events))
+	out := slices.Grow(p.out[:0], len(p.body)+len(p.events)*320)
+	offs := append(p.offs[:0], make([]int, len(p.events)+1)...)
+	msgs := append(p.msgs[:0], make([]bus.Message, len(p.events))...)
+	types := append(p.types[:0], make([]event.Type, len(p.events))...)
 	var ev event.Event
 	for i := range p.events {
 		var err error
@@ -337,6 +338,7 @@ func (h *Handler) decode(r *http.Request, rt route, body []byte, p *payload, src
 	for i := range msgs {
 		msgs[i].Data = out[offs[i]:offs[i+1]:offs[i+1]]
 	}
+	p.out, p.offs, p.msgs, p.types = out, offs, msgs, types
 	return msgs, types, nil
 }
 
