@@ -186,7 +186,7 @@ func appendFloat(b []byte, f float64) ([]byte, error) {
 // appendDecimal appends f as appendFloat would when it is a decimal of at
 // most 15 significant digits and at most 15 after the point, as prices
 // and revenues are: f is then m/10^k for the smallest such k, computed
-// as smallDecimal does, and those digits are the shortest that give f
+// as the decoder's number does, and those digits are the shortest that give f
 // back (two decimals of 15 digits or fewer never round to the same
 // float64), which is what strconv writes. ok is false for other numbers,
 // and for those JSON writes with an exponent.

@@ -517,54 +517,156 @@ func (d *decoder) next(closer byte) (more bool, err error) {
 	return false, d.errorf("want , or ] after an array value")
 }
 
-func (d *decoder) object(skip bool) (any, error) {
-	if err := d.enter(); err != nil {
-		return nil, err
+// into is what members reads an object's members into: one of the
+// event's fields as a projection reads them, an object of which a
+// projection reads some keys, an object decoded whole, or an object only
+// checked.
+type into struct {
+	fields *projection    // the event itself, whose fields are read as fields says
+	keys   *pnode         // an object of which these keys are read
+	slots  []any          // where fields and keys put what they read
+	m      map[string]any // an object decoded whole into this map; nil: onto d.keys and d.stack
+	skip   bool           // an object only checked
+}
+
+// members reads the members of an object, d.i at its '{', into t.
+//
+// Its loop runs for every member of every object decoded, so it reads the
+// usual member of compact JSON itself, without a call: a plain key
+// (printable ASCII without escapes) with the colon right after it, as
+// key's shortcut does; a plain string value right after the colon, as
+// str's shortcut does; and the comma or '}' right after the value.
+// Anything else, whitespace included, goes to the general code (key,
+// projectField, projectMember, value, next), which also reports the
+// errors.
+func (d *decoder) members(t *into) error {
+	if t.fields == nil {
+		if err := d.enter(); err != nil {
+			return err
+		}
 	}
+	s := d.s
 	d.i++ // {
-	// An arena's maps are reused at the size they grew to, so one is
-	// filled as the keys come; other maps are made at their final size
-	// from the keys and values gathered on the stacks.
-	var direct map[string]any
-	if !skip && d.arena != nil {
-		direct = d.arena.newMap(0)
-	}
-	base := len(d.stack)
-	kbase := len(d.keys)
 	d.space()
-	if d.i < len(d.s) && d.s[d.i] == '}' {
+	if d.i < len(s) && s[d.i] == '}' {
 		d.i++
 	} else {
 		for {
-			d.space()
-			k, err := d.key()
-			if err != nil {
-				return nil, err
+			key, plain := "", false
+			if i := d.i + 1; i < len(s) && s[i-1] == '"' {
+				if j, ok := jsonenc.WordEnd(s, i); ok && s[j] == '"' && j+1 < len(s) && s[j+1] == ':' {
+					key, plain, d.i = s[i:j], true, j+2
+				}
 			}
-			v, err := d.value(skip)
-			if err != nil {
-				return nil, err
+			if !plain {
+				d.space()
+				var err error
+				if key, err = d.key(); err != nil {
+					return err
+				}
 			}
+			// What a projection reads of the value (nil: nothing), and
+			// for a field of the event the kind of field it is.
+			var r *pnode
+			kind := skipField
 			switch {
-			case direct != nil:
-				direct[k] = v
-			case !skip:
-				d.keys = append(d.keys, k)
-				d.stack = append(d.stack, v)
+			case t.fields != nil:
+				var id int
+				if _, kind, id = fieldInfo(key); id >= 0 {
+					r = t.fields.roots[id]
+				}
+				// NewEnv decodes the Segment fields whole, so what is
+				// skipped in them is checked as if it were decoded.
+				d.strict = kind != skipField
+			case t.keys != nil:
+				r = t.keys.kid(key)
+			}
+			// The value, if a plain string right after the colon, unless
+			// keys are read from it (projectMember marks them as not
+			// there).
+			str := ""
+			plain = false
+			if t.keys == nil || r == nil || r.slot >= 0 {
+				if i := d.i + 1; i < len(s) && s[i-1] == '"' {
+					if j, ok := jsonenc.WordEnd(s, i); ok && s[j] == '"' {
+						str, plain, d.i = s[i:j], true, j+1
+					}
+				}
+			}
+			if !plain {
+				d.space()
+			}
+			var err error
+			switch {
+			case t.fields != nil && plain:
+				err = d.fieldString(kind, r, str, t.slots)
+			case t.fields != nil:
+				err = d.projectField(kind, r, t.slots)
+			case t.keys != nil && !plain:
+				err = d.projectMember(r, t.slots)
+			case t.keys != nil:
+				if r != nil {
+					t.slots[r.slot] = d.boxes.string(str)
+				}
+			default:
+				var v any
+				switch {
+				case !plain:
+					v, err = d.value(t.skip)
+				case !t.skip:
+					v = d.boxes.string(str)
+				}
+				switch {
+				case err != nil || t.skip:
+				case t.m != nil:
+					t.m[key] = v
+				default:
+					d.keys = append(d.keys, key)
+					d.stack = append(d.stack, v)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if d.i < len(s) && s[d.i] == ',' {
+				d.i++
+				continue
+			}
+			if d.i < len(s) && s[d.i] == '}' {
+				d.i++
+				break
 			}
 			if more, err := d.next('}'); err != nil {
-				return nil, err
+				return err
 			} else if !more {
 				break
 			}
 		}
 	}
-	d.depth--
+	if t.fields == nil {
+		d.depth--
+	}
+	return nil
+}
+
+func (d *decoder) object(skip bool) (any, error) {
+	// An arena's maps are reused at the size they grew to, so one is
+	// filled as the keys come; other maps are made at their final size
+	// from the keys and values gathered on the stacks.
+	t := into{skip: skip}
+	if !skip && d.arena != nil {
+		t.m = d.arena.newMap(0)
+	}
+	base := len(d.stack)
+	kbase := len(d.keys)
+	if err := d.members(&t); err != nil {
+		return nil, err
+	}
 	switch {
 	case skip:
 		return nil, nil
-	case direct != nil:
-		return direct, nil
+	case t.m != nil:
+		return t.m, nil
 	}
 	keys, vals := d.keys[kbase:], d.stack[base:]
 	m := make(map[string]any, len(keys))
@@ -628,18 +730,23 @@ func (d *decoder) number(skip bool) (any, error) {
 	if s[i] == '-' {
 		i++
 	}
+	// The digits are gathered into m as they are read, for the integers
+	// and decimals short enough to be exact in it (it may overflow on
+	// longer ones, which are parsed from the text).
+	var m uint64
 	switch {
 	case i < len(s) && s[i] == '0':
 		i++
 	case i < len(s) && s[i] >= '1' && s[i] <= '9':
 		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			m = m*10 + uint64(s[i]-'0')
 			i++
 		}
 	default:
 		d.i = i
 		return nil, d.errorf("invalid number")
 	}
-	integer := true
+	integer, frac, exp := true, 0, false // frac: digits after the point
 	if i < len(s) && s[i] == '.' {
 		integer = false
 		i++
@@ -647,12 +754,13 @@ func (d *decoder) number(skip bool) (any, error) {
 			d.i = i
 			return nil, d.errorf("invalid number: want a digit after the decimal point")
 		}
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
+		for point := i; i < len(s) && s[i] >= '0' && s[i] <= '9'; i++ {
+			m = m*10 + uint64(s[i]-'0')
+			frac = i + 1 - point
 		}
 	}
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		integer = false
+		integer, exp = false, true
 		i++
 		if i < len(s) && (s[i] == '+' || s[i] == '-') {
 			i++
@@ -670,33 +778,38 @@ func (d *decoder) number(skip bool) (any, error) {
 		return nil, nil
 	}
 	text := s[start:i]
-	if integer && len(text) <= 18 {
+	neg := text[0] == '-'
+	digits := len(text) // with the point
+	if neg {
+		digits--
+	}
+	switch {
+	case integer && digits <= 18:
+		// At most 18 digits always fits in an int64.
 		if skip {
 			return nil, nil
 		}
-		// At most 18 digits always fits in an int64.
-		n, neg := 0, text[0] == '-'
-		for _, c := range []byte(text) {
-			if c != '-' {
-				n = n*10 + int(c-'0')
-			}
-		}
 		if neg {
-			n = -n
+			return d.boxes.int(-int(m)), nil
 		}
-		return d.boxes.int(n), nil
-	}
-	if integer {
+		return d.boxes.int(int(m)), nil
+	case integer:
 		if n, err := strconv.ParseInt(text, 10, 64); err == nil {
 			if skip {
 				return nil, nil
 			}
 			return d.boxes.int(int(n)), nil
 		}
-	}
-	if f, ok := smallDecimal(text); ok {
+	case !exp && digits <= 16:
+		// A decimal of at most 15 digits (prices, revenues), as
+		// ParseFloat gives it: m and the power of ten it is divided by
+		// are exact float64s, so the one division rounds correctly.
 		if skip {
 			return nil, nil
+		}
+		f := float64(m) / pow10[frac]
+		if neg {
+			f = -f
 		}
 		return d.boxes.float(f), nil
 	}
@@ -711,42 +824,7 @@ func (d *decoder) number(skip bool) (any, error) {
 	return d.boxes.float(f), nil
 }
 
-// smallDecimal returns the value of a JSON number with a decimal point, no
-// exponent and at most 15 digits (prices, revenues), as ParseFloat gives
-// it: the digits and the power of ten they are divided by are exact
-// float64s, so the one division rounds correctly. ok is false for other
-// numbers. text must be a JSON number.
-func smallDecimal(text string) (f float64, ok bool) {
-	neg := text[0] == '-'
-	if neg {
-		text = text[1:]
-	}
-	if len(text) > 16 {
-		return 0, false
-	}
-	var m uint64
-	frac := -1 // digits after the point
-	for i := 0; i < len(text); i++ {
-		switch c := text[i]; {
-		case c >= '0' && c <= '9':
-			m = m*10 + uint64(c-'0')
-		case c == '.' && frac < 0:
-			frac = len(text) - i - 1
-		default:
-			return 0, false
-		}
-	}
-	if frac < 0 {
-		return 0, false
-	}
-	f = float64(m) / pow10[frac]
-	if neg {
-		f = -f
-	}
-	return f, true
-}
-
-// pow10 holds the powers of ten smallDecimal divides by, all exact.
+// pow10 holds the powers of ten number divides decimals by, all exact.
 var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
 
 // str decodes a string starting at its opening quote. Strings without

@@ -222,27 +222,42 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
-// FuzzSmallDecimal checks the decoder's shortcut for decimal numbers
-// against strconv.ParseFloat, bit for bit.
-func FuzzSmallDecimal(f *testing.F) {
+// FuzzNumber checks the decoder's numbers against strconv: an integer
+// that fits in an int is that int, as ParseInt reads it; any other number
+// is the float64 ParseFloat gives, bit for bit, or an error where that is
+// infinite. Decimals of at most 15 digits take a shortcut, the rest
+// strconv itself.
+func FuzzNumber(f *testing.F) {
 	for _, s := range []string{"129.99", "-0.0", "0.1", "19.99", "90.01", "123456789012345.6", "1234567890123456.7",
-		"9007199254740993.0", "0.000000000000001", "-999999999999999.", "1.5e3", "12", "1..2", ".5", "-"} {
+		"9007199254740993.0", "0.000000000000001", "-999999999999999.", "1.5e3", "12", "1..2", ".5", "-",
+		"-0", "0", "999999999999999999", "-999999999999999999", "9223372036854775807", "9223372036854775808",
+		"-9223372036854775808", "1e400", "-1E-400", "0.1e1", "00", "1.0"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		if s == "" || !validNumber(s) {
-			return // the decoder calls it only on JSON numbers
+			return // the decoder reads only JSON numbers as numbers
 		}
-		got, ok := smallDecimal(s)
-		if !ok {
+		d := decoder{s: s}
+		got, err := d.number(false)
+		if err == nil && d.i != len(s) {
+			t.Fatalf("number(%q) stopped at byte %d", s, d.i)
+		}
+		if n, perr := strconv.ParseInt(s, 10, 64); perr == nil {
+			if got != int(n) || err != nil {
+				t.Fatalf("number(%q) = %#v, %v; want int %d", s, got, err, n)
+			}
 			return
 		}
-		want, err := strconv.ParseFloat(s, 64)
-		if err != nil {
-			t.Fatalf("smallDecimal(%q) = %v; ParseFloat fails: %v", s, got, err)
+		want, perr := strconv.ParseFloat(s, 64)
+		if perr != nil || math.IsInf(want, 0) {
+			if err == nil {
+				t.Fatalf("number(%q) = %#v; want an error (ParseFloat: %v, %v)", s, got, want, perr)
+			}
+			return
 		}
-		if math.Float64bits(got) != math.Float64bits(want) {
-			t.Fatalf("smallDecimal(%q) = %v, ParseFloat %v", s, got, want)
+		if f, ok := got.(float64); !ok || err != nil || math.Float64bits(f) != math.Float64bits(want) {
+			t.Fatalf("number(%q) = %#v, %v; want float64 %v", s, got, err, want)
 		}
 	})
 }

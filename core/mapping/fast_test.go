@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -153,6 +154,32 @@ var fastEvents = []string{
 	`{"type":"track","properties":{"x":` + strings.Repeat("[", 600) + strings.Repeat("]", 600) + `}}`,
 	`{"type":"track","unknown":` + strings.Repeat("[", 600) + strings.Repeat("]", 600) + `}`,
 	`{"type":"track","context":{"traits":{"email":` + strings.Repeat(`{"a":`, 520) + `1` + strings.Repeat("}", 520) + `}}}`,
+	// For the decoder's member loop (members), which reads plain keys,
+	// plain strings and the comma or '}' right after them itself: escapes
+	// and Unicode in keys and values, whitespace everywhere, duplicate
+	// keys, numbers in odd forms, nesting at the limit, control
+	// characters, and input cut short at each kind of place.
+	`{"type":"track","context":{"tr\u0061its":{"em\u0061il":"x","\u0070hone":"5"},"p\"age":{"url":"u"}},"properties":{"products":[{"product\u005fid":"a","qu\u0061ntity":2}]}}`,
+	`{"type":"track","context":{"traits":{"email":"é@x.com","firstName":"Zoë","lastName":"日本"},"ip":"ü"},"properties":{"currency":"€","products":[{"product_id":"ü","sku":"ß"}]},"userId":"ü"}`,
+	`{"type":"track","context":{"träits":{"email":"x"},"traits":{"émail":"y","email":"z"}},"properties":{"é":1,"products":[{"prödüct_id":"x","sku":"s"}]}}`,
+	" {\n\t\"type\" : \"track\" ,\r\n \"context\" :{ \"traits\" :{ \"email\" : \"A@B.C\" , \"phone\":\"1\" } , \"page\": {\"url\" :\"u\" } } ," +
+		" \"properties\" : { \"products\" : [ { \"product_id\" : \"a\" , \"quantity\" : 2 } , { } ] , \"revenue\" : 1.5 } } \n",
+	`{"type":"track","context":{"ip" :"x","page" : {"url"  :  "u"},"traits":{ "email":"e" ,"phone" :"p"}}}`,
+	`{"type":"page","type":"track","userId":"a","userId":null,"properties":{"revenue":1,"revenue":"x","products":[{"sku":"a","sku":"b","quantity":1,"quantity":3}]},` +
+		`"context":{"ip":"a","ip":"b","page":{"url":"x"},"page":{"url":"y","url":"z"}}}`,
+	`{"type":"track","properties":{"revenue":-0.0e+0,"value":1E2,"currency":"usd","products":[{"product_id":12345678901234567890,"quantity":1.0,"price":-0},` +
+		`{"product_id":1e2,"quantity":0.5e1,"price":1E-7}]},"userId":-1.5e3,"anonymousId":0}`,
+	`{"type":"track","properties":{"revenue":01}}`, `{"type":"track","properties":{"products":[{"price":1.}]}}`, `{"type":"track","userId":-}`,
+	`{"type":"track","properties":{"products":` + strings.Repeat("[", 511) + strings.Repeat("]", 511) + `}}`,
+	`{"type":"track","properties":{"products":` + strings.Repeat("[", 512) + strings.Repeat("]", 512) + `}}`,
+	`{"type":"track","context":{"page":` + strings.Repeat(`{"url":`, 511) + `"u"` + strings.Repeat("}", 511) + `}}`,
+	"{\"type\":\"track\",\"context\":{\"ip\":\"a\tb\"}}", "{\"type\":\"track\",\"context\":{\"page\":{\"u\nrl\":\"x\"}}}",
+	"{\"type\":\"track\",\"context\":{\"ip\":\"a\t,\"page\":\"b\"}}", "{\"type\":\"track\",\"event\":\"x\n,\"userId\":\"u\"}",
+	`{"":"x","type":"track","context":{"":1,"ip":"","traits":{"":{"email":"x"},"email":""}}}`,
+	`{"type":"track","context":{1:2}}`, `{"type":"track","context":{"ip":"x" "page":1}}`, `{"type":"track","context":{"ip":"x",}}`,
+	`{"type":"track","context":{"ip":"x"}`, `{"type":"track","context":{"ip":"x",`, `{"type":"track","context":{"ip":"x"`,
+	`{"type":"track","context":{"traits":{"email":"a`, `{"type":"track","context":{"traits":{"email"`, `{"type":"track","context":{"traits":{"em`,
+	`{"type":"tr`, `{"type"`, `{"`, `{`, `{"context":{"ip":"12345678`, `{"context":{"ip":"1234567\`, `{"a":"b"}`, `{"a":"b","type":"track"}`,
 }
 
 func fastTestEvents(t testing.TB) [][]byte {
@@ -164,12 +191,46 @@ func fastTestEvents(t testing.TB) [][]byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, data)
+		// And as indented JSON, with whitespace between all its tokens.
+		var indented bytes.Buffer
+		if err := json.Indent(&indented, data, "\r", "\t "); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, data, indented.Bytes())
 	}
 	for _, s := range fastEvents {
 		out = append(out, []byte(s))
 	}
 	return out
+}
+
+// projects reports whether p's projection takes data, which it must do
+// exactly for the events NewEnv decodes.
+func projects(p *Program, data []byte) bool {
+	d := decoder{s: string(data), arena: &arena{}}
+	return d.project(p.fast.proj, make([]any, p.fast.proj.nslots)) == nil
+}
+
+// TestProjectAgreesWithNewEnv checks that the projection refuses exactly
+// the events NewEnv refuses, and NewEnv agrees with encoding/json (the two
+// share the decoder's member loop), on the test events and on every
+// prefix of each but the longest ones (input cut short at every byte).
+func TestProjectAgreesWithNewEnv(t *testing.T) {
+	_, progs := loadPipelines(t)
+	p := progs["meta-full"]
+	for _, data := range fastTestEvents(t) {
+		shortest := 0
+		if len(data) > 1500 {
+			shortest = len(data)
+		}
+		for n := len(data); n >= shortest; n-- {
+			checkAgainstEncodingJSON(t, data[:n])
+			_, err := NewEnv(data[:n])
+			if got := projects(p, data[:n]); got != (err == nil) {
+				t.Fatalf("projection takes %q: %v; NewEnv error: %v", data[:n], got, err)
+			}
+		}
+	}
 }
 
 var fastWhens = []string{"", `type == "track"`, `properties.s`, `event in ["Order Completed"] || type == "page"`,

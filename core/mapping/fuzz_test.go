@@ -119,6 +119,9 @@ func FuzzApply(f *testing.F) {
 	for _, s := range []string{`{}`, `{"type":"track","properties":{"products":[1,{"sku":null}]}}`, `[]`, `{"timestamp":"x"}`, "{\"event\":\"\xff\"}"} {
 		f.Add([]byte(s))
 	}
+	for _, s := range fastEvents {
+		f.Add([]byte(s))
+	}
 	_, progs := loadPipelines(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		checkAgainstEncodingJSON(t, data)
@@ -127,6 +130,9 @@ func FuzzApply(f *testing.F) {
 			t.Fatalf("NewEnv error %v does not wrap ErrEvent", envErr)
 		}
 		for name, p := range progs {
+			if p.fast != nil && projects(p, data) != (envErr == nil) {
+				t.Fatalf("%s: the projection takes the event: %v; NewEnv error: %v", name, envErr != nil, envErr)
+			}
 			out, matched, err := p.Apply(data)
 			if envErr != nil {
 				if err == nil || err.Error() != envErr.Error() {

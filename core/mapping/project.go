@@ -32,6 +32,18 @@ func (n *pnode) kid(key string) *pnode {
 	return nil
 }
 
+// forget clears the slots of n and of those under it, before n's value is
+// read (a later duplicate key replaces what an earlier one gave) or where
+// it is null. They are few, and mostly clear already: a loop of stores is
+// cheaper than clear's call.
+func (n *pnode) forget(slots []any) {
+	for i := n.lo; i < n.hi; i++ {
+		if slots[i] != nil {
+			slots[i] = nil
+		}
+	}
+}
+
 // newProjection builds the projection of the reads, and sets each read's
 // slot and the keys still to follow from the slot's value. whole lists
 // fields read whole (by the expressions the VM evaluates).
@@ -135,34 +147,8 @@ func (d *decoder) project(p *projection, slots []any) error {
 	if d.i >= len(d.s) || d.s[d.i] != '{' {
 		return errNotFast
 	}
-	d.i++
-	d.space()
-	if d.i < len(d.s) && d.s[d.i] == '}' {
-		d.i++
-	} else {
-		for {
-			d.space()
-			key, err := d.key()
-			if err != nil {
-				return err
-			}
-			_, kind, id := fieldInfo(key)
-			var n *pnode
-			if id >= 0 {
-				n = p.roots[id]
-			}
-			// NewEnv decodes the Segment fields whole, so what is
-			// skipped in them is checked as if it were decoded.
-			d.strict = kind != skipField
-			if err := d.projectField(kind, n, slots); err != nil {
-				return err
-			}
-			if more, err := d.projectNext(); err != nil {
-				return err
-			} else if !more {
-				break
-			}
-		}
+	if err := d.members(&into{fields: p, slots: slots}); err != nil {
+		return err
 	}
 	d.space()
 	if d.i != len(d.s) {
@@ -171,10 +157,10 @@ func (d *decoder) project(p *projection, slots []any) error {
 	return nil
 }
 
-// projectField reads the value of a top-level field, of the given kind, as
-// typed would have it. n is what the program reads of it, or nil.
+// projectField reads the value of a top-level field, d.i at it, of the
+// given kind, as typed would have it. n is what the program reads of it,
+// or nil.
 func (d *decoder) projectField(kind int, n *pnode, slots []any) error {
-	d.space()
 	if d.i >= len(d.s) {
 		return errEnd
 	}
@@ -188,23 +174,23 @@ func (d *decoder) projectField(kind int, n *pnode, slots []any) error {
 			return err
 		}
 		if n != nil {
-			clear(slots[n.lo:n.hi])
+			n.forget(slots)
 		}
 		return nil
 	}
 	var v any
 	switch kind {
-	case stringField:
+	case stringField, timeField:
 		switch {
 		case c == '"':
-			s, err := d.str(n == nil)
+			// Only a time is read where the program does not read it:
+			// it is checked.
+			s, err := d.str(n == nil && kind == stringField)
 			if err != nil {
 				return err
 			}
-			if n != nil {
-				v = d.boxes.string(s)
-			}
-		case c == '-' || c >= '0' && c <= '9':
+			return d.fieldString(kind, n, s, slots)
+		case kind == stringField && (c == '-' || c >= '0' && c <= '9'):
 			x, err := d.number(n == nil)
 			if err != nil {
 				return err
@@ -217,14 +203,41 @@ func (d *decoder) projectField(kind int, n *pnode, slots []any) error {
 		default:
 			return errNotFast
 		}
-	case timeField:
-		if c != '"' {
+	case objectField:
+		switch {
+		case c != '{':
 			return errNotFast
+		case n == nil:
+			_, err := d.value(true)
+			return err
+		case n.slot < 0:
+			n.forget(slots)
+			return d.members(&into{keys: n, slots: slots})
 		}
-		s, err := d.str(false)
-		if err != nil {
+		var err error
+		if v, err = d.value(false); err != nil {
 			return err
 		}
+	}
+	if n != nil {
+		slots[n.slot] = v
+	}
+	return nil
+}
+
+// fieldString is projectField for a field whose value is the string s,
+// which a string field the program does not read leaves unused (the
+// string is only checked, and projectField passes "").
+func (d *decoder) fieldString(kind int, n *pnode, s string, slots []any) error {
+	var v any
+	switch kind {
+	case skipField:
+		return nil
+	case stringField:
+		if n != nil {
+			v = d.boxes.string(s)
+		}
+	case timeField:
 		switch {
 		case s == "":
 		case n == nil:
@@ -242,20 +255,7 @@ func (d *decoder) projectField(kind int, n *pnode, slots []any) error {
 			}
 		}
 	case objectField:
-		switch {
-		case c != '{':
-			return errNotFast
-		case n == nil:
-			_, err := d.value(true)
-			return err
-		case n.slot < 0:
-			clear(slots[n.lo:n.hi])
-			return d.projectObject(n, slots)
-		}
-		var err error
-		if v, err = d.value(false); err != nil {
-			return err
-		}
+		return errNotFast
 	}
 	if n != nil {
 		slots[n.slot] = v
@@ -263,70 +263,33 @@ func (d *decoder) projectField(kind int, n *pnode, slots []any) error {
 	return nil
 }
 
-// projectNext is next('}') for the projection, which leaves a malformed
-// event to NewEnv's error.
-func (d *decoder) projectNext() (more bool, err error) {
-	more, err = d.next('}')
-	if err != nil && err != errEnd {
-		err = errNotFast
-	}
-	return more, err
-}
-
-// projectObject reads an object of which n's keys are read.
-func (d *decoder) projectObject(n *pnode, slots []any) error {
-	if err := d.enter(); err != nil {
-		return err
-	}
-	d.i++ // {
-	d.space()
-	if d.i < len(d.s) && d.s[d.i] == '}' {
-		d.i++
-		d.depth--
-		return nil
-	}
-	for {
-		d.space()
-		k, err := d.key()
-		if err != nil {
-			return err
-		}
-		kid := n.kid(k)
+// projectMember reads the value, d.i at it, of a member of an object that
+// the projection goes into, whose key is kid (nil: a key not read).
+func (d *decoder) projectMember(kid *pnode, slots []any) (err error) {
+	switch {
+	case kid == nil:
+		_, err = d.value(true)
+	case kid.slot >= 0:
+		var v any
+		v, err = d.value(false)
+		slots[kid.slot] = v
+	default:
+		// A later duplicate key replaces what an earlier one gave.
+		kid.forget(slots)
 		switch {
-		case kid == nil:
-			_, err = d.value(true)
-		case kid.slot >= 0:
-			var v any
-			v, err = d.value(false)
-			slots[kid.slot] = v
+		case d.i >= len(d.s):
+			err = errEnd
+		case d.s[d.i] == '{':
+			err = d.members(&into{keys: kid, slots: slots})
+		case d.s[d.i] == 'n':
+			_, err = d.literal("null", nil)
 		default:
-			// A later duplicate key replaces what an earlier one gave.
-			clear(slots[kid.lo:kid.hi])
-			d.space()
-			switch {
-			case d.i >= len(d.s):
-				err = errEnd
-			case d.s[d.i] == '{':
-				err = d.projectObject(kid, slots)
-			case d.s[d.i] == 'n':
-				_, err = d.literal("null", nil)
-			default:
-				// Not an object: reading a key of it fails.
-				_, err = d.value(true)
-				for i := kid.lo; i < kid.hi; i++ {
-					slots[i] = poison
-				}
+			// Not an object: reading a key of it fails.
+			_, err = d.value(true)
+			for i := kid.lo; i < kid.hi; i++ {
+				slots[i] = poison
 			}
 		}
-		if err != nil {
-			return err
-		}
-		if more, err := d.projectNext(); err != nil {
-			return err
-		} else if !more {
-			break
-		}
 	}
-	d.depth--
-	return nil
+	return err
 }
