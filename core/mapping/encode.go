@@ -111,7 +111,7 @@ func appendJSON(b []byte, v any, depth int) ([]byte, error) {
 		if x == "" {
 			return append(b, '0'), nil
 		}
-		if !validNumber(string(x)) {
+		if !jsonenc.ValidNumber(string(x)) {
 			return b, fmt.Errorf("invalid number literal %s", quoteShort(string(x)))
 		}
 		return append(b, x...), nil
@@ -224,13 +224,6 @@ func appendDecimal(b []byte, f float64) ([]byte, bool) {
 		return append(b, buf[i:]...), true
 	}
 	return b, false
-}
-
-// validNumber reports whether s is a JSON number.
-func validNumber(s string) bool {
-	d := decoder{s: s}
-	_, err := d.number(true)
-	return err == nil && d.i == len(s)
 }
 
 // appendString appends s as a JSON string, as encoding/json does with HTML
