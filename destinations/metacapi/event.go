@@ -65,11 +65,10 @@ type prepared struct {
 	fbcURL    bool            // fbc was built from event_source_url
 	key       string          // state key of (pixel, name, id)
 	body      json.RawMessage // the server event as sent
-	keys      []string        // the MatchKeys it carries
-	drops     []normalize.Drop
-
-	// keyBuf holds keys, so that they cost no allocation of their own.
-	keyBuf [16]string
+	// keys are the MatchKeys it carries: a set rather than a list, whose
+	// buffer was as large as all the rest of a prepared event.
+	keys  keySet
+	drops []normalize.Drop
 }
 
 // problem is why an event cannot be sent.
@@ -93,8 +92,10 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 	p := &prepared{ev: e}
 	// One copy of the payload as a string; the members' text and the
 	// strings decoded from it are parts of it rather than copies each.
-	var obj object
-	if !obj.parse(string(e.Payload)) {
+	// user_data and custom_data are read into objects of their own as
+	// the payload is read, rather than read again later.
+	var obj, udObj, cd object
+	if !obj.parse(string(e.Payload), []subObject{{"user_data", &udObj}, {"custom_data", &cd}}) {
 		var m map[string]any
 		dec := json.NewDecoder(bytes.NewReader(e.Payload))
 		dec.UseNumber()
@@ -151,13 +152,14 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 	// event_id: a string; numbers are turned into strings. Missing → a
 	// stable ID derived from the message ID.
 	badID := false
-	old, isString := obj.str("event_id")
-	switch v := obj.get("event_id"); {
+	idm := obj.get("event_id")
+	old, isString := idm.str()
+	switch {
 	case isString:
 		p.id = strings.TrimSpace(old)
-	case v == nil:
+	case idm == nil:
 	default:
-		switch n := v.value().(type) {
+		switch n := idm.value().(type) {
 		case json.Number:
 			p.id = n.String()
 		case nil:
@@ -179,23 +181,24 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 	url = strings.TrimSpace(url)
 	var (
 		present keySet
-		// Speed: user_data is normalised into a Result, not a map, and
-		// written into the body by the Result itself (appendUserData).
+		// Speed: user_data is read as an object, not decoded into a map,
+		// normalised into a Result, not a map, and written into the body
+		// by the Result itself (appendUserData).
 		ud    normalize.Result
 		hasUD bool
 	)
-	scratch := userDataMaps.Get().(map[string]any)
 	udm := obj.get("user_data")
-	switch in, isObject := udm.mapValue(scratch); {
-	case isObject:
+	switch {
+	case udm.object(&udObj):
 		opts := c.normalize
 		opts.Now = now
-		ud.Normalize(in, opts)
+		var buf [len(udObj.arr)]normalize.Member
+		ud.NormalizeMembers(udObj.normalizeMembers(buf[:0]), opts)
 		hasUD = true
 		p.drops = ud.Drops()
 		if !ud.Has("fbc") && url != "" && !at.IsZero() {
 			if fbc := normalize.FBCFromURL(url, at); fbc != "" {
-				ud.Set("fbc", fbc)
+				ud.SetString("fbc", fbc)
 				p.fbcURL = true
 			}
 		}
@@ -203,7 +206,7 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 			present |= keyBit(k) // a hashed key holds at least one value
 		}
 		for _, f := range ud.Unhashed() {
-			if bit := keyBit(f.Key); bit != 0 && nonEmpty(f.Value) {
+			if bit := keyBit(f.Key); bit != 0 && (f.IsString && f.Str != "" || nonEmpty(f.Value)) {
 				present |= bit
 			}
 		}
@@ -212,18 +215,7 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 	default:
 		pr.add(CodeMissingUserData, "user_data must be an object")
 	}
-	if len(scratch) <= maxPooledMapSize {
-		clear(scratch) // ud holds the values it keeps, not the map
-		userDataMaps.Put(scratch)
-	}
-	if present&matchKeySet != 0 {
-		p.keys = p.keyBuf[:0]
-		for i, k := range MatchKeys {
-			if present&matchBits[i] != 0 {
-				p.keys = append(p.keys, k)
-			}
-		}
-	}
+	p.keys = present & matchKeySet
 
 	// Website events need the browser's URL and user agent (ref §3).
 	if src == "website" {
@@ -252,19 +244,21 @@ func (c *config) prepare(e plugins.Event, now time.Time) (*prepared, *problem) {
 
 	// custom_data: value as a number, currency upper case; Purchase needs
 	// both (ref §3, §5).
-	var cd object
 	switch m := obj.get("custom_data"); {
 	case m.object(&cd):
 		hasValue := false // a number, once made one
 		if vm := cd.get("value"); vm != nil {
-			v := vm.value()
-			n, ok := number(v)
-			hasValue = ok
-			if ok {
-				if old, same := v.(json.Number); !same || old != n {
+			// A number stays as it is, a numeric string becomes one;
+			// neither is boxed to be read.
+			if n, ok := vm.number(); ok {
+				_, hasValue = finiteNumber(n)
+			} else if s, ok := vm.str(); ok {
+				if n, ok := numericString(s); ok {
+					hasValue = true
 					cd.set(member{key: "value", text: string(n)}) // a number's text
 				}
-			} else if v != nil {
+			}
+			if !hasValue && vm.value() != nil {
 				pr.add(CodeInvalidField, "custom_data.value must be a number")
 			}
 		}
@@ -436,16 +430,74 @@ func checkSeconds(n int64) (int64, error) {
 func number(v any) (json.Number, bool) {
 	switch n := v.(type) {
 	case json.Number:
-		if f, err := n.Float64(); err == nil && !math.IsInf(f, 0) {
-			return n, true
-		}
+		return finiteNumber(n)
 	case string:
-		s := strings.TrimSpace(n)
-		if f, err := strconv.ParseFloat(s, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
-			return json.Number(strconv.FormatFloat(f, 'f', -1, 64)), true
-		}
+		return numericString(n)
 	}
 	return "", false
+}
+
+// finiteNumber returns n when it is a finite number.
+func finiteNumber(n json.Number) (json.Number, bool) {
+	if f, err := n.Float64(); err == nil && !math.IsInf(f, 0) {
+		return n, true
+	}
+	return "", false
+}
+
+// numericString returns the number a numeric string s holds, written
+// without an exponent as strconv.FormatFloat writes it: s itself (trimmed)
+// when it is written so already, which costs no parsing or allocation.
+func numericString(s string) (json.Number, bool) {
+	s = strings.TrimSpace(s)
+	if plainDecimal(s) {
+		return json.Number(s), true
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return "", false
+	}
+	return json.Number(strconv.FormatFloat(f, 'f', -1, 64)), true
+}
+
+// plainDecimal reports whether s is a decimal that strconv.FormatFloat
+// writes as it is, without parsing it: -?(0|[1-9][0-9]*)(.[0-9]*[1-9])?,
+// of 15 digits at most. A float64 holds 15 significant digits exactly
+// (any two such decimals parse to different float64s), so the shortest
+// digits that parse back to s's float64 are s's own, and 'f' writes them
+// with no leading or trailing zeros, as s has them.
+func plainDecimal(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	start := i
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && '1' <= s[i] && s[i] <= '9':
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	digits := i - start
+	if i < len(s) {
+		if s[i] != '.' || s[len(s)-1] == '0' {
+			return false
+		}
+		for i++; i < len(s); i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return false
+			}
+			digits++
+		}
+		if s[len(s)-1] == '.' {
+			return false
+		}
+	}
+	return digits <= 15
 }
 
 func integer(v any) (int64, bool) {

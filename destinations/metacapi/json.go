@@ -372,6 +372,8 @@ type object struct {
 	n   int
 	arr [12]member
 	big []member
+	// src is the text o was read from, until o changes.
+	src string
 }
 
 // memberKind says which field of a member holds its value.
@@ -430,65 +432,103 @@ func (o *object) add(m member) {
 
 // parse reads s into o, as decodePayload would decode it, but keeping the
 // members' text; it reports false when s is not an object decodePayload
-// accepts, and then o is unusable.
-func (o *object) parse(s string) bool {
-	o.n, o.big = 0, nil
-	if !eachMember(s, true, func(key, text string, _ any) { o.add(member{key: key, text: text}) }) {
-		return false
-	}
-	o.order()
-	return true
-}
-
-// eachMember reads the JSON object s, as decodePayload would decode it,
-// giving fn each member's key, text and (unless skip) value in turn; it
-// reports false when s is not an object decodePayload accepts.
-func eachMember(s string, skip bool, fn func(key, text string, v any)) bool {
-	d := jsonDecoder{s: s, skip: skip}
+// accepts, and then o is unusable. The object values of the keys in sub
+// are read into sub's objects in the same pass, rather than again from
+// their text later. (Of a key given more than once, only the last member
+// counts: member.object knows whether it was read.)
+func (o *object) parse(s string, sub []subObject) bool {
+	d := jsonDecoder{s: s, skip: true}
 	d.space()
-	if d.i >= len(s) || s[d.i] != '{' {
+	if d.i >= len(s) || s[d.i] != '{' || !o.read(&d, 1, sub) {
 		return false
-	}
-	d.i++
-	d.space()
-	if d.i < len(s) && s[d.i] == '}' {
-		d.i++
-	} else {
-		for {
-			d.space()
-			if d.i >= len(s) || s[d.i] != '"' {
-				return false
-			}
-			k, ok := d.str()
-			if !ok {
-				return false
-			}
-			d.space()
-			if d.i >= len(s) || s[d.i] != ':' {
-				return false
-			}
-			d.i++
-			d.space()
-			start := d.i
-			v, ok := d.value(1)
-			if !ok {
-				return false
-			}
-			fn(k, s[start:d.i], v)
-			if more, ok := d.next('}'); !ok {
-				return false
-			} else if !more {
-				break
-			}
-		}
 	}
 	d.space()
 	return d.i == len(s)
 }
 
+// subObject names an object parse reads a member's object value into.
+type subObject struct {
+	key string
+	o   *object
+}
+
+// read reads the object at d into o, its member values at the given depth
+// (as jsonDecoder.value counts it), those of the keys in sub into sub's
+// objects.
+func (o *object) read(d *jsonDecoder, depth int, sub []subObject) bool {
+	o.n, o.big, o.src = 0, nil, ""
+	start := d.i
+	ok := d.members(func(key string) bool {
+		vstart := d.i
+		var into *object
+		if d.i < len(d.s) && d.s[d.i] == '{' {
+			for _, n := range sub {
+				if n.key == key {
+					into = n.o
+				}
+			}
+		}
+		switch {
+		case into != nil:
+			if depth+1 > maxFastDepth || !into.read(d, depth+1, nil) {
+				return false
+			}
+		default:
+			if _, ok := d.value(depth); !ok {
+				return false
+			}
+		}
+		o.add(member{key: key, text: d.s[vstart:d.i]})
+		return true
+	})
+	if !ok {
+		return false
+	}
+	o.src = d.s[start:d.i]
+	o.order()
+	return true
+}
+
+// members reads the object at d, at its '{', as decodePayload would:
+// member is called with each key in turn, d at the member's value, which
+// member reads, reporting whether it could. members reports false when
+// the object is not one decodePayload accepts.
+func (d *jsonDecoder) members(member func(key string) bool) bool {
+	d.i++ // {
+	d.space()
+	if d.i < len(d.s) && d.s[d.i] == '}' {
+		d.i++
+		return true
+	}
+	for {
+		d.space()
+		if d.i >= len(d.s) || d.s[d.i] != '"' {
+			return false
+		}
+		k, ok := d.str()
+		if !ok {
+			return false
+		}
+		d.space()
+		if d.i >= len(d.s) || d.s[d.i] != ':' {
+			return false
+		}
+		d.i++
+		d.space()
+		if !member(k) {
+			return false
+		}
+		if more, ok := d.next('}'); !ok {
+			return false
+		} else if !more {
+			return true
+		}
+	}
+}
+
 // fromMap makes o the object of m's members, values as they are.
 func (o *object) fromMap(m map[string]any) {
-	o.n, o.big = 0, nil
+	o.n, o.big, o.src = 0, nil, ""
 	for k, v := range m {
 		o.add(member{key: k, val: v, kind: anyMember})
 	}
@@ -552,8 +592,10 @@ func (o *object) get(key string) *member {
 func (o *object) value(key string) any { return o.get(key).value() }
 
 // str returns the value of key when it is a string, without boxing it.
-func (o *object) str(key string) (string, bool) {
-	m := o.get(key)
+func (o *object) str(key string) (string, bool) { return o.get(key).str() }
+
+// str returns m's value when it is a string, without boxing it.
+func (m *member) str() (string, bool) {
 	switch {
 	case m == nil:
 	case m.kind == textMember:
@@ -572,6 +614,7 @@ func (o *object) str(key string) (string, bool) {
 
 // set replaces the member of m.key, or adds it in its place.
 func (o *object) set(m member) {
+	o.src = ""
 	i, ok := o.find(m.key)
 	if !ok {
 		o.add(member{})
@@ -589,9 +632,6 @@ func (m *member) value() any {
 	}
 	switch m.kind {
 	case textMember:
-		if out, ok := m.mapValue(nil); ok {
-			return out
-		}
 		return decodeText(m.text)
 	case stringMember:
 		return m.text
@@ -618,22 +658,19 @@ func (m *member) number() (json.Number, bool) {
 	return "", false
 }
 
-// mapValue returns m's value when it is an object, decoded into out (an
-// empty map, reused: growing a new one was a good part of the cost), or a
-// new map for a nil out, unless it was decoded already.
-func (m *member) mapValue(out map[string]any) (map[string]any, bool) {
-	switch {
-	case m == nil:
-	case m.kind == textMember && m.text[0] == '{':
-		if out == nil {
-			out = make(map[string]any)
+// normalizeMembers appends o's members to dst as normalize reads them: a
+// string as itself, not boxed in an interface, any other value decoded.
+func (o *object) normalizeMembers(dst []normalize.Member) []normalize.Member {
+	members := o.list()
+	for i := range members {
+		m := &members[i]
+		if s, ok := m.str(); ok {
+			dst = append(dst, normalize.Member{Key: m.key, Str: s, IsString: true})
+		} else {
+			dst = append(dst, normalize.Member{Key: m.key, Value: m.value()})
 		}
-		return out, eachMember(m.text, false, func(key, _ string, v any) { out[key] = v })
-	case m.kind == anyMember:
-		v, ok := m.val.(map[string]any)
-		return v, ok
 	}
-	return nil, false
+	return dst
 }
 
 // decodeText decodes s, JSON text parse accepted.
@@ -649,7 +686,10 @@ func (m *member) object(o *object) bool {
 	case m == nil:
 		return false
 	case m.kind == textMember:
-		return len(m.text) > 0 && m.text[0] == '{' && o.parse(m.text)
+		if o.src == m.text {
+			return true // parse read it already
+		}
+		return len(m.text) > 0 && m.text[0] == '{' && o.parse(m.text, nil)
 	case m.kind == anyMember:
 		v, ok := m.val.(map[string]any)
 		if ok {
@@ -675,22 +715,24 @@ func (o *object) appendJSON(b []byte, depth int, sub nested) (_ []byte, ok bool)
 		}
 		b = appendString(b, m.key)
 		b = append(b, ':')
-		switch m.kind {
-		case textMember:
+		// A string is written from its value, whatever its kind: the
+		// text of one holds no escapes to decode (parse checked it).
+		switch s, isString := m.str(); {
+		case isString:
+			b, ok = appendString(b, s), true
+		case m.kind == textMember:
 			start := len(b)
 			d := jsonDecoder{s: m.text, skip: true}
 			if b, ok = d.appendCanonical(b); !ok {
 				b, ok = appendValue(b[:start], m.value(), depth+1)
 			}
-		case stringMember:
-			b, ok = appendString(b, m.text), true
-		case intMember:
+		case m.kind == intMember:
 			b, ok = strconv.AppendInt(b, m.n, 10), true
-		case anyMember:
+		case m.kind == anyMember:
 			b, ok = appendValue(b, m.val, depth+1)
-		case objectMember:
+		case m.kind == objectMember:
 			b, ok = sub.obj.appendJSON(b, depth+1, nested{})
-		case userDataMember:
+		case m.kind == userDataMember:
 			b, ok = appendUserData(b, sub.ud)
 		}
 		if !ok {
@@ -723,16 +765,8 @@ func (o *object) toMap(sub nested) map[string]any {
 // enough for most cost more than the copy.
 var bodyBufs = sync.Pool{New: func() any { return new([]byte) }}
 
-// userDataMaps holds the maps prepare decodes user_data into for
-// Normalize, which does not keep them: reused, they cost neither an
-// allocation nor growing.
-var userDataMaps = sync.Pool{New: func() any { return make(map[string]any, 16) }}
-
-// Bounds of the buffers and maps kept in bodyBufs and userDataMaps.
-const (
-	maxPooledBody    = 64 << 10
-	maxPooledMapSize = 64
-)
+// maxPooledBody bounds the buffers kept in bodyBufs.
+const maxPooledBody = 64 << 10
 
 // encode is json.Marshal(o.toMap(sub)).
 func (o *object) encode(sub nested) ([]byte, error) {

@@ -502,6 +502,72 @@ func TestCounters(t *testing.T) {
 	}
 }
 
+// TestStatsMatchesReference: stats gives the counters, in the order they
+// were first added, that one map of every counter gives.
+func TestStatsMatchesReference(t *testing.T) {
+	type counter struct {
+		k statKey
+		v float64
+	}
+	var ref []counter
+	refAdd := func(k statKey) {
+		for i := range ref {
+			if ref[i].k == k {
+				ref[i].v++
+				return
+			}
+		}
+		ref = append(ref, counter{k, 1})
+	}
+	s := newStats(testPixel)
+	names := []string{"Purchase", "Lead", "", strings.Repeat("x", 70)}
+	for i := range 200 {
+		p := &prepared{name: names[i%len(names)], keys: keySet(i*2654435761) & matchKeySet,
+			derivedID: i%3 == 0, fbcURL: i%5 == 0}
+		if i%7 == 0 {
+			p.drops = []normalize.Drop{{Key: "ph", Reason: "invalid_phone"}}
+		}
+		accepted := i%4 != 1
+		s.final(p, accepted)
+		for _, d := range p.drops {
+			refAdd(statKey{name: CounterDropped, key: d.Key, reason: d.Reason})
+		}
+		if !accepted {
+			s.rejected(p.name, CodeEventTooOld)
+			refAdd(statKey{name: CounterRejected, eventName: labelName(p.name), code: CodeEventTooOld})
+			continue
+		}
+		name := labelName(p.name)
+		refAdd(statKey{name: CounterEvents, eventName: name})
+		for _, k := range MatchKeys {
+			if p.keys.has(k) {
+				refAdd(statKey{name: CounterMatchKey, eventName: name, key: k})
+			}
+		}
+		if p.derivedID {
+			refAdd(statKey{name: CounterMissingEventID, eventName: name})
+		}
+		if p.fbcURL {
+			refAdd(statKey{name: CounterFBCFromURL, eventName: name})
+		}
+	}
+	got := s.counters()
+	if len(got) != len(ref) {
+		t.Fatalf("%d counters, want %d", len(got), len(ref))
+	}
+	for i, c := range ref {
+		want := map[string]string{"pixel": testPixel}
+		for label, v := range map[string]string{"event_name": c.k.eventName, "key": c.k.key, "reason": c.k.reason, "code": c.k.code} {
+			if v != "" {
+				want[label] = v
+			}
+		}
+		if g := got[i]; g.Name != c.k.name || g.Delta != c.v || fmt.Sprint(g.Labels) != fmt.Sprint(want) {
+			t.Fatalf("counter %d = %s%v %v, want %s%v %v", i, g.Name, g.Labels, g.Delta, c.k.name, want, c.v)
+		}
+	}
+}
+
 func TestConfigure(t *testing.T) {
 	cases := []struct {
 		name     string

@@ -21,17 +21,37 @@ var objectSeeds = []string{
 	`{"a":"é\u2028","b":"` + "\u2029" + `","c":-0,"d":1e400,"e":true,"f":false}`, `{"a":1 , }`, `{"a" 1}`,
 	`{"k0":0,"k9":9,"k8":8,"k7":7,"k6":6,"k5":5,"k4":4,"k3":3,"k2":2,"k1":1,"k10":10,"k11":11,"k12":12,"k13":13,"k1":"last"}`,
 	`{"custom_data":{"currency":"usd","value":"1.5","contents":[{"quantity":1,"id":"a"}]},"app_data":{"extinfo":["a"]}}`,
+	`{"a":{"x":1},"a":{"y":2}}`, `{"a":{"x":1},"a":"s"}`, `{"a":"s","a":{"b":1,"a":2}}`, `{"a":{"x":"\u00e9"}}`,
+	`{"a":` + strings.Repeat(`{"a":`, maxFastDepth-1) + `1` + strings.Repeat(`}`, maxFastDepth-1) + `}`,
+	`{"a":` + strings.Repeat(`{"a":`, maxFastDepth) + `1` + strings.Repeat(`}`, maxFastDepth) + `}`,
 }
 
 func checkObject(t *testing.T, data []byte) {
 	t.Helper()
 	want, wantOK := decodePayload(data)
 	var o object
-	if ok := o.parse(string(data)); ok != wantOK {
+	if ok := o.parse(string(data), nil); ok != wantOK {
 		t.Fatalf("parse(%q) = %v; decodePayload %v", data, ok, wantOK)
+	}
+	// Members read into objects of their own as the object is read come
+	// out as read from their text.
+	var p, sa, sz object
+	sub := []subObject{{"a", &sa}, {"z", &sz}}
+	if ok := p.parse(string(data), sub); ok != wantOK {
+		t.Fatalf("parse(%q) with sub objects = %v; decodePayload %v", data, ok, wantOK)
 	}
 	if !wantOK {
 		return
+	}
+	for _, n := range sub {
+		var fresh object
+		wantObj, isObj := want[n.key].(map[string]any)
+		if got := p.get(n.key).object(n.o); got != isObj || got && !reflect.DeepEqual(n.o.toMap(nested{}), wantObj) {
+			t.Fatalf("parse(%q): sub object %q = %v %#v; want %#v", data, n.key, got, n.o.toMap(nested{}), wantObj)
+		}
+		if isObj && (!p.get(n.key).object(&fresh) || !reflect.DeepEqual(fresh.toMap(nested{}), wantObj)) {
+			t.Fatalf("parse(%q): object %q read again = %#v; want %#v", data, n.key, fresh.toMap(nested{}), wantObj)
+		}
 	}
 	if got := o.toMap(nested{}); !reflect.DeepEqual(got, want) {
 		t.Fatalf("parse(%q).toMap() = %#v; decodePayload %#v", data, got, want)
@@ -91,6 +111,9 @@ var rawMemberPayloads = []string{
 	`{"event_name":"Lead","event_time":1795168800,"action_source":"email","event_id":true,"user_data":{"em":"a@b.co"}}`,
 	`{"event_name":"Lead","event_time":1795168800.5,"action_source":"email","event_id":null,"user_data":{"em":"a@b.co"},"custom_data":null,"data_processing_options":["LDU"],"data_processing_options_country":1,"data_processing_options_state":1000}`,
 	`{"event_name":"Lead","event_time":1795168800,"action_source":"email","user_data":{"em":"a@b.co"},"custom_data":[1],"data_processing_options":"LDU"}`,
+	`{"event_name":"Purchase","event_time":1795168800,"action_source":"email","user_data":{"em":"a@b.co"},"custom_data":{"value":1,"currency":"usd"},"user_data":{"ph":"+1 650 555 1212"},"custom_data":{"value":"2.50"}}`,
+	`{"event_name":"Lead","event_time":1795168800,"action_source":"email","user_data":{"em":"a@b.co"},"user_data":"x","custom_data":{"value":1},"custom_data":null}`,
+	`{"event_name":"Lead","event_time":1795168800,"action_source":"email","user_data":{"em":"a@b.co"},"custom_data":{"value":"9007199254740993","currency":" eur"},"x":"\u00e9"}`,
 	`{"event_name":"Lead","event_time":1795168800,"action_source":"email","user_data":{"em":"a@b.co"},"deep":` + strings.Repeat(`{"a":`, 600) + `1` + strings.Repeat(`}`, 600) + `}`,
 	`{"event_name":"Lead","event_time":1795168800,"action_source":"email","user_data":{"em":"a@b.co"},"deep":` + strings.Repeat(`[`, 510) + strings.Repeat(`]`, 510) + `}`,
 }

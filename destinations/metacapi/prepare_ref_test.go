@@ -6,8 +6,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,7 +33,7 @@ func comparePrepare(t *testing.T, c *config, payload []byte) {
 	describe := func(p *prepared, pr *problem) string {
 		drops := slices.Clone(p.drops)
 		sort.Slice(drops, func(i, j int) bool { return fmt.Sprint(drops[i]) < fmt.Sprint(drops[j]) })
-		s := fmt.Sprintf("name=%q id=%q derived=%v fbcURL=%v key=%q keys=%v drops=%v body=%s", p.name, p.id, p.derivedID, p.fbcURL, p.key, p.keys, drops, p.body)
+		s := fmt.Sprintf("name=%q id=%q derived=%v fbcURL=%v key=%q keys=%v drops=%v body=%s", p.name, p.id, p.derivedID, p.fbcURL, p.key, p.keys.sorted(), drops, p.body)
 		if pr != nil {
 			s += fmt.Sprintf(" problem=%s %q", pr.code, pr.reasons)
 		}
@@ -189,7 +192,7 @@ func (c *config) prepareRef(e plugins.Event, now time.Time) (*prepared, *problem
 	}
 	for _, k := range MatchKeys {
 		if present[k] {
-			p.keys = append(p.keys, k)
+			p.keys |= keyBit(k)
 		}
 	}
 
@@ -321,4 +324,60 @@ func sortedKeysRef(m map[string]bool) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// numericStringRef is numericString as it was before plainDecimal.
+func numericStringRef(s string) (json.Number, bool) {
+	s = strings.TrimSpace(s)
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
+		return "", false
+	}
+	return json.Number(strconv.FormatFloat(f, 'f', -1, 64)), true
+}
+
+var numericSeeds = []string{
+	"123.45", " 123.45 ", "0", "-0", "0.5", "-0.5", "10", "100", "1.0", "1.50", "01", "00", ".5", "5.", "-", "",
+	"123456789012345", "1234567890123456", "12345678901234567", "0.00000000000001", "0.000000000000001",
+	"99999999999999.9", "999999999999999.9", "0.1", "0.3", "0.30000000000000004", "1e2", "1E2", "+1", "0x1p-2",
+	"Inf", "NaN", "1_0", "١", "9007199254740993", "4.35", "2.675",
+}
+
+func checkNumericString(t *testing.T, s string) {
+	t.Helper()
+	got, gok := numericString(s)
+	want, wok := numericStringRef(s)
+	if got != want || gok != wok {
+		t.Fatalf("numericString(%q) = %q, %v; want %q, %v", s, got, gok, want, wok)
+	}
+}
+
+func TestNumericStringMatchesReference(t *testing.T) {
+	for _, s := range numericSeeds {
+		checkNumericString(t, s)
+	}
+	// The common price takes the fast path.
+	if !plainDecimal("123.45") || plainDecimal("1.50") || plainDecimal("1234567890123456") {
+		t.Fatal("plainDecimal")
+	}
+	// Every decimal of up to 15 digits, at random, is written as it is.
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 100000 {
+		n := r.Uint64N(1_000_000_000_000_000)
+		s := strconv.FormatUint(n, 10)
+		if dot := r.IntN(len(s) + 1); dot < len(s) {
+			s = strings.TrimRight(s[:dot]+"."+s[dot:], "0")
+			if s[0] == '.' {
+				s = "0" + s
+			}
+		}
+		checkNumericString(t, s)
+	}
+}
+
+func FuzzNumericString(f *testing.F) {
+	for _, s := range numericSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(checkNumericString)
 }

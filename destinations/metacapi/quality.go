@@ -38,11 +38,17 @@ const (
 	CounterStateErrors = "meta_state_errors"
 )
 
-// stats gathers one batch's counters, aggregated by name and labels.
+// stats gathers one batch's counters, aggregated by name and labels, in
+// the order they were first added.
 type stats struct {
 	pixel  string
-	totals map[statKey]float64
+	index  map[statKey]int // where a counter is in order and totals
 	order  []statKey
+	totals []float64
+	// accepted holds where final's counters are for the accepted events
+	// of each event name: final looks the name up once, not each of an
+	// event's dozen counters or so.
+	accepted map[string]*acceptedCounters
 }
 
 // statKey is a counter name with its label values ("" = label absent).
@@ -50,13 +56,40 @@ type statKey struct {
 	name, eventName, key, reason, code string
 }
 
-func newStats(pixel string) *stats { return &stats{pixel: pixel, totals: map[statKey]float64{}} }
+// acceptedCounters are where the counters of an event name's accepted
+// events are in a stats, each -1 until first added.
+type acceptedCounters struct {
+	events, missingID, fbcURL int
+	matchKeys                 []int // by index in MatchKeys
+}
 
-func (s *stats) add(k statKey, delta float64) {
-	if _, ok := s.totals[k]; !ok {
-		s.order = append(s.order, k)
+func newStats(pixel string) *stats {
+	return &stats{pixel: pixel, index: map[statKey]int{}, accepted: map[string]*acceptedCounters{}}
+}
+
+// add adds delta to k's counter.
+func (s *stats) add(k statKey, delta float64) { s.totals[s.position(k)] += delta }
+
+// addAt is add for a counter whose position is kept in *at, -1 until it
+// is known.
+func (s *stats) addAt(at *int, k statKey, delta float64) {
+	if *at < 0 {
+		*at = s.position(k)
 	}
-	s.totals[k] += delta
+	s.totals[*at] += delta
+}
+
+// position returns where k's counter is in order and totals, adding it
+// when it is new.
+func (s *stats) position(k statKey) int {
+	i, ok := s.index[k]
+	if !ok {
+		i = len(s.order)
+		s.index[k] = i
+		s.order = append(s.order, k)
+		s.totals = append(s.totals, 0)
+	}
+	return i
 }
 
 // final counts an event whose fate is decided in this call (accepted by
@@ -70,15 +103,25 @@ func (s *stats) final(p *prepared, accepted bool) {
 		return
 	}
 	name := labelName(p.name)
-	s.add(statKey{name: CounterEvents, eventName: name}, 1)
-	for _, k := range p.keys {
-		s.add(statKey{name: CounterMatchKey, eventName: name, key: k}, 1)
+	at := s.accepted[name]
+	if at == nil {
+		at = &acceptedCounters{events: -1, missingID: -1, fbcURL: -1, matchKeys: make([]int, len(MatchKeys))}
+		for i := range at.matchKeys {
+			at.matchKeys[i] = -1
+		}
+		s.accepted[name] = at
+	}
+	s.addAt(&at.events, statKey{name: CounterEvents, eventName: name}, 1)
+	for i, k := range MatchKeys {
+		if p.keys&matchBits[i] != 0 {
+			s.addAt(&at.matchKeys[i], statKey{name: CounterMatchKey, eventName: name, key: k}, 1)
+		}
 	}
 	if p.derivedID {
-		s.add(statKey{name: CounterMissingEventID, eventName: name}, 1)
+		s.addAt(&at.missingID, statKey{name: CounterMissingEventID, eventName: name}, 1)
 	}
 	if p.fbcURL {
-		s.add(statKey{name: CounterFBCFromURL, eventName: name}, 1)
+		s.addAt(&at.fbcURL, statKey{name: CounterFBCFromURL, eventName: name}, 1)
 	}
 }
 
@@ -94,14 +137,14 @@ func (s *stats) rejected(name, code string) {
 // counter carries the pixel label.
 func (s *stats) counters() []plugins.Counter {
 	out := make([]plugins.Counter, 0, len(s.order))
-	for _, k := range s.order {
+	for i, k := range s.order {
 		labels := map[string]string{"pixel": s.pixel}
 		for name, v := range map[string]string{"event_name": k.eventName, "key": k.key, "reason": k.reason, "code": k.code} {
 			if v != "" {
 				labels[name] = v
 			}
 		}
-		out = append(out, plugins.Counter{Name: k.name, Labels: labels, Delta: s.totals[k]})
+		out = append(out, plugins.Counter{Name: k.name, Labels: labels, Delta: s.totals[i]})
 	}
 	return out
 }

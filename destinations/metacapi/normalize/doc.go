@@ -7,7 +7,8 @@
 // deduplicates hashed values and reports every value it had to drop with a
 // low-cardinality reason instead of failing. [Result.Normalize] does the
 // same without building a map, for callers that encode the outcome as JSON
-// ([Result.AppendJSON]). The per-key normalisers
+// ([Result.AppendJSON]), and [Result.NormalizeMembers] without taking one,
+// for callers that decode user_data themselves. The per-key normalisers
 // ([Email], [Phone], [Name], [City], [State], [Zip], [Country],
 // [DateOfBirth], [Gender], [ExternalID]) return the normalised, unhashed
 // string so they can be tested against Meta's published rules one by one.

@@ -73,12 +73,6 @@ func hashedSlot(key string) int {
 	return -1
 }
 
-// Field is one unhashed user_data key and its value.
-type Field struct {
-	Key   string
-	Value any
-}
-
 // hashedValue is one value of a hashed key: a SHA-256 digest (hashed, or
 // given already hashed), or a string sent as it is (an MD5 digest of an
 // email address, or an external ID sent raw). Keeping the digest rather
@@ -115,14 +109,63 @@ type Result struct {
 
 	// Unhashed keys and their values, sorted by key, likewise.
 	nUnhashed   int
-	unhashedArr [inlineUnhashed]Field
-	unhashedBig []Field
+	unhashedArr [inlineUnhashed]Member
+	unhashedBig []Member
 }
+
+// Member is one member of a user_data object: its key and its value, a
+// string in Str (with IsString set) or any other value in Value. A string
+// held as itself is not boxed in an interface, which costs an allocation,
+// and most values are strings. [Result.NormalizeMembers] reads user_data
+// as members, and [Result.Unhashed] gives the unhashed ones so.
+type Member struct {
+	Key      string
+	Str      string
+	Value    any
+	IsString bool
+}
+
+// str returns m's value when it is a string.
+func (m *Member) str() (string, bool) {
+	if m.IsString {
+		return m.Str, true
+	}
+	s, ok := m.Value.(string)
+	return s, ok
+}
+
+// empty reports whether m has no value (nil).
+func (m *Member) empty() bool { return !m.IsString && m.Value == nil }
+
+// value returns m's value as an interface.
+func (m *Member) value() any {
+	if m.IsString {
+		return m.Str
+	}
+	return m.Value
+}
+
+// inlineMembers is how many members of a map Normalize passes on without
+// allocating.
+const inlineMembers = 24
 
 // Normalize normalises and hashes the user_data object in into r, replacing
 // what r held, exactly as [UserData] does (which see for the rules); the
 // dropped values are in [Result.Drops]. in is not modified.
 func (r *Result) Normalize(in map[string]any, opts Options) {
+	var buf [inlineMembers]Member
+	members := buf[:0]
+	for k, v := range in {
+		members = append(members, Member{Key: k, Value: v})
+	}
+	r.NormalizeMembers(members, opts)
+}
+
+// NormalizeMembers is [Result.Normalize] for the user_data object of the
+// given members, each key at most once, in any order (it affects only the
+// order of the drops): for a caller that decodes user_data itself, so
+// that it need not build a map of it. in is not modified or kept.
+func (r *Result) NormalizeMembers(in []Member, opts Options) {
 	r.drops = nil
 	r.end = [numHashed]uint16{}
 	r.nHashed, r.hashedBig = 0, nil
@@ -131,22 +174,23 @@ func (r *Result) Normalize(in map[string]any, opts Options) {
 	// First pass: check the unhashed keys, and note the values of the
 	// hashed ones by slot, so that they can be normalised in key order
 	// once the country is known, without looking any key up again.
-	var raws [numHashed]any
-	for key, v := range in {
-		if v == nil {
+	var raws [numHashed]*Member
+	for i := range in {
+		m := &in[i]
+		if m.empty() {
 			continue
 		}
-		if k := hashedSlot(key); k >= 0 {
-			raws[k] = v
+		if k := hashedSlot(m.Key); k >= 0 {
+			raws[k] = m
 			continue
 		}
-		val, err := passthrough(key, v)
+		val, err := passthrough(*m)
 		if err != nil {
-			r.drops = append(r.drops, Drop{key, err.Error()})
+			r.drops = append(r.drops, Drop{m.Key, err.Error()})
 			continue
 		}
-		if val != nil {
-			r.Set(key, val)
+		if !val.empty() {
+			r.set(val)
 		}
 	}
 
@@ -154,15 +198,17 @@ func (r *Result) Normalize(in map[string]any, opts Options) {
 	// string, its code is also what normalizeInto would make of it (unless
 	// it is a digest), so that is not worked out twice.
 	var country, countryCode string
-	if s, ok := raws[slotCountry].(string); ok {
-		if c, err := Country(s); err == nil {
-			country = c
-			if !IsSHA256Hex(strings.TrimSpace(s)) {
-				countryCode = c
+	if m := raws[slotCountry]; m != nil {
+		if s, ok := m.str(); ok {
+			if c, err := Country(s); err == nil {
+				country = c
+				if !IsSHA256Hex(strings.TrimSpace(s)) {
+					countryCode = c
+				}
 			}
+		} else {
+			country = userCountry(m.Value)
 		}
-	} else {
-		country = userCountry(raws[slotCountry])
 	}
 	if country == "" && opts.DefaultCountry != "" {
 		country, _ = Country(opts.DefaultCountry)
@@ -173,18 +219,18 @@ func (r *Result) Normalize(in map[string]any, opts Options) {
 		normBuf [256]byte
 		scratch [4]string
 	)
-	for k, v := range raws {
-		if v == nil {
+	for k, m := range raws {
+		if m == nil {
 			r.end[k] = uint16(r.nHashed)
 			continue
 		}
 		key := hashedOrder[k]
 		start := r.nHashed
 		vals, bad := scratch[:0], false
-		if s, ok := v.(string); ok {
+		if s, ok := m.str(); ok {
 			vals = append(vals, s)
 		} else {
-			vals, bad = values(v, vals)
+			vals, bad = values(m.Value, vals)
 		}
 		if bad {
 			r.drops = append(r.drops, Drop{key, ErrInvalidType.Error()})
@@ -281,39 +327,45 @@ func (r *Result) Has(key string) bool {
 // Set sets the value of key, an unhashed key, to v as it is: for values
 // the caller derives itself, such as an fbc built from the page URL. Set
 // ignores hashed keys, whose values only Normalize makes.
-func (r *Result) Set(key string, v any) {
-	if hashedSlot(key) >= 0 {
+func (r *Result) Set(key string, v any) { r.set(Member{Key: key, Value: v}) }
+
+// SetString is Set for a string value, which it holds without boxing it.
+func (r *Result) SetString(key, s string) { r.set(Member{Key: key, Str: s, IsString: true}) }
+
+// set sets the value of m.Key to m's, unless m.Key is hashed.
+func (r *Result) set(m Member) {
+	if hashedSlot(m.Key) >= 0 {
 		return
 	}
 	fields := r.Unhashed()
 	i := 0
-	for i < len(fields) && fields[i].Key < key {
+	for i < len(fields) && fields[i].Key < m.Key {
 		i++
 	}
-	if i < len(fields) && fields[i].Key == key {
-		fields[i].Value = v
+	if i < len(fields) && fields[i].Key == m.Key {
+		fields[i] = m
 		return
 	}
 	// Insert at i, keeping the fields sorted.
 	switch {
 	case r.unhashedBig == nil && r.nUnhashed < len(r.unhashedArr):
 		copy(r.unhashedArr[i+1:r.nUnhashed+1], r.unhashedArr[i:r.nUnhashed])
-		r.unhashedArr[i] = Field{key, v}
+		r.unhashedArr[i] = m
 	default:
 		if r.unhashedBig == nil {
-			r.unhashedBig = make([]Field, r.nUnhashed, 2*len(r.unhashedArr))
+			r.unhashedBig = make([]Member, r.nUnhashed, 2*len(r.unhashedArr))
 			copy(r.unhashedBig, r.unhashedArr[:])
 		}
-		r.unhashedBig = append(r.unhashedBig, Field{})
+		r.unhashedBig = append(r.unhashedBig, Member{})
 		copy(r.unhashedBig[i+1:], r.unhashedBig[i:r.nUnhashed])
-		r.unhashedBig[i] = Field{key, v}
+		r.unhashedBig[i] = m
 	}
 	r.nUnhashed++
 }
 
 // Unhashed returns the unhashed keys and their values, sorted by key. The
 // slice is r's own: it is good until r changes.
-func (r *Result) Unhashed() []Field {
+func (r *Result) Unhashed() []Member {
 	if r.unhashedBig != nil {
 		return r.unhashedBig
 	}
@@ -341,7 +393,7 @@ func (r *Result) Map() map[string]any {
 	}
 	out := make(map[string]any, n)
 	for _, f := range fields {
-		out[f.Key] = f.Value
+		out[f.Key] = f.value()
 	}
 	// The hex of all digests in one string, the lists in one array.
 	hexBuf := make([]byte, 0, 64*len(all))
@@ -392,9 +444,13 @@ func (r *Result) AppendJSON(dst []byte, appendValue func([]byte, any) ([]byte, b
 		if f < len(fields) && (k == numHashed || fields[f].Key < hashedOrder[k]) {
 			dst = jsonenc.AppendString(dst, fields[f].Key, true)
 			dst = append(dst, ':')
-			var ok bool
-			if dst, ok = appendValue(dst, fields[f].Value); !ok {
-				return dst, false
+			if fields[f].IsString {
+				dst = jsonenc.AppendString(dst, fields[f].Str, true)
+			} else {
+				var ok bool
+				if dst, ok = appendValue(dst, fields[f].Value); !ok {
+					return dst, false
+				}
 			}
 			f++
 			continue

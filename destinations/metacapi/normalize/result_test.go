@@ -43,6 +43,26 @@ func checkResult(t *testing.T, in map[string]any, opts Options, set map[string]a
 	if got := r.Drops(); !reflect.DeepEqual(sortedDrops(got), sortedDrops(wantDrops)) {
 		t.Fatalf("Drops(%#v) = %v, want %v", in, got, wantDrops)
 	}
+	// NormalizeMembers, given the strings as strings, makes the same.
+	var members []Member
+	for k, v := range in {
+		if s, ok := v.(string); ok {
+			members = append(members, Member{Key: k, Str: s, IsString: true})
+		} else {
+			members = append(members, Member{Key: k, Value: v})
+		}
+	}
+	var rm Result
+	rm.NormalizeMembers(members, opts)
+	for k, v := range set {
+		rm.Set(k, v)
+	}
+	if got := rm.Map(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("NormalizeMembers(%#v) =\n%#v\nwant\n%#v", members, got, want)
+	}
+	if got := rm.Drops(); !reflect.DeepEqual(sortedDrops(got), sortedDrops(wantDrops)) {
+		t.Fatalf("NormalizeMembers(%#v) drops %v, want %v", members, got, wantDrops)
+	}
 	probe := append([]string{"em", "zz", ""}, PassthroughKeys...)
 	for k := range in {
 		probe = append(probe, k)
@@ -57,12 +77,12 @@ func checkResult(t *testing.T, in map[string]any, opts Options, set map[string]a
 		keys = append(keys, k)
 	}
 	for _, f := range r.Unhashed() {
-		if hashedKeys[f.Key] || !reflect.DeepEqual(want[f.Key], f.Value) {
-			t.Fatalf("Unhashed: %q = %#v, want %#v", f.Key, f.Value, want[f.Key])
+		if hashedKeys[f.Key] || !reflect.DeepEqual(want[f.Key], f.value()) || f.IsString && f.Value != nil {
+			t.Fatalf("Unhashed: %q = %#v, want %#v", f.Key, f, want[f.Key])
 		}
 		keys = append(keys, f.Key)
 	}
-	if len(keys) != len(want) || !slices.IsSortedFunc(r.Unhashed(), func(a, b Field) int { return strings.Compare(a.Key, b.Key) }) {
+	if len(keys) != len(want) || !slices.IsSortedFunc(r.Unhashed(), func(a, b Member) int { return strings.Compare(a.Key, b.Key) }) {
 		t.Fatalf("keys %q, want those of %#v, unhashed sorted", keys, want)
 	}
 	wantJSON, werr := json.Marshal(want)
@@ -264,9 +284,9 @@ func TestCanonicalIPv4(t *testing.T) {
 		cases = append(cases, string(b))
 	}
 	for _, s := range cases {
-		got, gerr := passthrough("client_ip_address", s)
+		got, gerr := passthrough(Member{Key: "client_ip_address", Str: s, IsString: true})
 		want, werr := passthroughRef("client_ip_address", s)
-		if got != want || gerr != werr {
+		if got.value() != want || gerr != werr {
 			t.Fatalf("passthrough(%q) = %#v, %v; want %#v, %v", s, got, gerr, want, werr)
 		}
 	}

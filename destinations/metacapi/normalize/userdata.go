@@ -336,63 +336,62 @@ func scalar(v any) (string, bool) {
 	return "", false
 }
 
-// passthrough checks an unhashed value. A nil value with a nil error means
-// the value was empty. A value that stays the same is returned as v itself,
-// not boxed again.
-func passthrough(key string, v any) (any, error) {
-	switch key {
+// passthrough checks the value of an unhashed member m, and returns the
+// member to keep: without a value (empty) when the value was empty. A
+// value that stays the same is kept as it came, a string given boxed in
+// Value not boxed again; a string made from it is held as a string.
+func passthrough(m Member) (Member, error) {
+	orig, isString := m.str()
+	switch m.Key {
 	case "client_ip_address", "fbc", "fbp", "client_user_agent":
-		orig, ok := v.(string)
-		if !ok {
-			return nil, ErrInvalidType
+		if !isString {
+			return Member{}, ErrInvalidType
 		}
 		s := strings.TrimSpace(orig)
 		if s == "" {
-			return nil, nil
+			return Member{}, nil
 		}
-		switch key {
+		switch m.Key {
 		case "client_ip_address":
 			if canonicalIPv4(s) { // as netip would write it
-				if len(s) == len(orig) {
-					return v, nil
-				}
-				return s, nil
+				break
 			}
 			a, err := netip.ParseAddr(s)
 			if err != nil {
-				return nil, ErrInvalidIP
+				return Member{}, ErrInvalidIP
 			}
 			var buf [64]byte
-			b := a.Unmap().AppendTo(buf[:0]) // as String()
-			if string(b) == orig {
-				return v, nil
+			if b := a.Unmap().AppendTo(buf[:0]); string(b) != s { // as String()
+				s = string(b)
 			}
-			return string(b), nil
 		case "fbc":
 			if !ValidFBC(s) {
-				return nil, ErrInvalidFBC
+				return Member{}, ErrInvalidFBC
 			}
 		case "fbp":
 			if !ValidFBP(s) {
-				return nil, ErrInvalidFBP
+				return Member{}, ErrInvalidFBP
 			}
 		}
-		if len(s) == len(orig) {
-			return v, nil
-		}
-		return s, nil
+		return keptString(m, orig, s), nil
 	}
-	if orig, ok := v.(string); ok {
+	if isString {
 		s := strings.TrimSpace(orig)
 		if s == "" {
-			return nil, nil
+			return Member{}, nil
 		}
-		if len(s) == len(orig) {
-			return v, nil
-		}
-		return s, nil
+		return keptString(m, orig, s), nil
 	}
-	return v, nil
+	return m, nil
+}
+
+// keptString is m, whose value is the string orig, with the value s: m
+// itself when s is orig.
+func keptString(m Member, orig, s string) Member {
+	if s == orig {
+		return m
+	}
+	return Member{Key: m.Key, Str: s, IsString: true}
 }
 
 // canonicalIPv4 reports whether s is an IPv4 address in the form netip

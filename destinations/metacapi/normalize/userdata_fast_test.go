@@ -142,10 +142,16 @@ func TestPassthroughMatches(t *testing.T) {
 		"fb.1.1596403881668.1116446470", " fb.1.1554763741205.AbCdEf ", "Mozilla/5.0", "", "  ", 12, nil, []any{"a"}}
 	for _, key := range append(PassthroughKeys, "other") {
 		for _, v := range values {
-			got, gerr := passthrough(key, v)
 			want, werr := passthroughRef(key, v)
-			if !reflect.DeepEqual(got, want) || gerr != werr {
-				t.Errorf("passthrough(%q, %#v) = %#v, %v; want %#v, %v", key, v, got, gerr, want, werr)
+			in := []Member{{Key: key, Value: v}}
+			if s, ok := v.(string); ok {
+				in = append(in, Member{Key: key, Str: s, IsString: true})
+			}
+			for _, m := range in {
+				got, gerr := passthrough(m)
+				if !reflect.DeepEqual(got.value(), want) || gerr != werr || got.Key != key && !got.empty() {
+					t.Errorf("passthrough(%#v) = %#v, %v; want %#v, %v", m, got, gerr, want, werr)
+				}
 			}
 		}
 	}
