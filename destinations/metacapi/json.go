@@ -202,44 +202,13 @@ func (d *jsonDecoder) str() (string, bool) {
 
 // number reads a JSON number as a json.Number of its text.
 func (d *jsonDecoder) number() (json.Number, bool) {
-	s, i := d.s, d.i
-	start := i
-	if s[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case i < len(s) && '1' <= s[i] && s[i] <= '9':
-		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
-			i++
-		}
-	default:
+	end, syn := jsonenc.NumberEnd(d.s, d.i)
+	if syn != jsonenc.OK {
 		return "", false
 	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		if i >= len(s) || s[i] < '0' || s[i] > '9' {
-			return "", false
-		}
-		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
-			i++
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		if i >= len(s) || s[i] < '0' || s[i] > '9' {
-			return "", false
-		}
-		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
-			i++
-		}
-	}
-	d.i = i
-	return json.Number(s[start:i]), true
+	n := json.Number(d.s[d.i:end])
+	d.i = end
+	return n, true
 }
 
 // marshalJSON is json.Marshal(v) for the values prepare builds.
@@ -267,7 +236,7 @@ func appendValue(b []byte, v any, depth int) ([]byte, bool) {
 		if x == "" {
 			return append(b, '0'), true
 		}
-		if !validNumber(string(x)) {
+		if !jsonenc.ValidNumber(string(x)) {
 			return b, false
 		}
 		return append(b, x...), true
@@ -344,13 +313,6 @@ func appendUserData(b []byte, ud *normalize.Result) ([]byte, bool) {
 // appendUserDataValue appends the value of an unhashed user_data key, two
 // levels down in the body.
 func appendUserDataValue(b []byte, v any) ([]byte, bool) { return appendValue(b, v, 2) }
-
-// validNumber reports whether s is a JSON number.
-func validNumber(s string) bool {
-	d := jsonDecoder{s: s}
-	_, ok := d.number()
-	return ok && d.i == len(s)
-}
 
 // appendString appends s as a JSON string as json.Marshal does, escaping
 // HTML characters too.
