@@ -2,10 +2,9 @@ package mapping
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
-	"slices"
-	"strconv"
 	"time"
 
 	"github.com/switchboard-cdp/switchboard/internal/jsonenc"
@@ -91,78 +90,42 @@ func appendShape(b []byte, s *shape, values []any) ([]byte, bool, error) {
 // object keys sorted, strings with invalid UTF-8 replaced. Types other than
 // the ones JSON decoding and the functions make go through encoding/json.
 func appendJSON(b []byte, v any, depth int) ([]byte, error) {
-	if depth > maxEncodeDepth {
-		return b, fmt.Errorf("value nested more than %d levels deep", maxEncodeDepth)
+	b, err := outputValues.Append(b, v, depth)
+	if err != nil {
+		return b, encodeError(err)
 	}
+	return b, nil
+}
+
+// encodeError words an error of outputValues for a mapping's author.
+func encodeError(err error) error {
+	var ne *jsonenc.NumberError
+	switch {
+	case errors.Is(err, jsonenc.ErrDepth):
+		return fmt.Errorf("value nested more than %d levels deep", maxEncodeDepth)
+	case errors.As(err, &ne):
+		return fmt.Errorf("invalid number literal %s", quoteShort(ne.Text))
+	}
+	return err
+}
+
+// outputValues is appendJSON's encoder.
+var outputValues = jsonenc.Values{MaxDepth: maxEncodeDepth, Float: appendFloat, Other: appendOther}
+
+// appendOther appends the values appendJSON's encoder does not know: the
+// fast path's own outputs, times, and the rest through encoding/json.
+func appendOther(e *jsonenc.Values, b []byte, v any, depth int) ([]byte, error) {
 	switch x := v.(type) {
-	case nil:
-		return append(b, "null"...), nil
-	case string:
-		return appendString(b, x), nil
-	case bool:
-		return strconv.AppendBool(b, x), nil
-	case int:
-		return strconv.AppendInt(b, int64(x), 10), nil
-	case int64:
-		return strconv.AppendInt(b, x, 10), nil
-	case float64:
-		return appendFloat(b, x)
-	case json.Number:
-		if x == "" {
-			return append(b, '0'), nil
-		}
-		if !jsonenc.ValidNumber(string(x)) {
-			return b, fmt.Errorf("invalid number literal %s", quoteShort(string(x)))
-		}
-		return append(b, x...), nil
+	case contentsOutput:
+		return appendContents(e, b, x, depth)
+	case digestOutput:
+		return appendDigest(b, x), nil
 	case time.Time:
 		t, err := x.MarshalJSON()
 		if err != nil {
 			return b, err
 		}
 		return append(b, t...), nil
-	case contentsOutput:
-		return appendContents(b, x)
-	case digestOutput:
-		return appendDigest(b, x), nil
-	case map[string]any:
-		if x == nil {
-			return append(b, "null"...), nil
-		}
-		var buf [16]string
-		keys := buf[:0]
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			var err error
-			if b, err = appendJSON(b, x[k], depth+1); err != nil {
-				return b, err
-			}
-		}
-		return append(b, '}'), nil
-	case []any:
-		if x == nil {
-			return append(b, "null"...), nil
-		}
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			var err error
-			if b, err = appendJSON(b, e, depth+1); err != nil {
-				return b, err
-			}
-		}
-		return append(b, ']'), nil
 	}
 	out, err := json.Marshal(v)
 	if err != nil {

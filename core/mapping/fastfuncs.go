@@ -4,12 +4,14 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"slices"
-
-	"github.com/expr-lang/expr/ast"
 	"strings"
 	"time"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/expr-lang/expr/ast"
+
+	"github.com/switchboard-cdp/switchboard/internal/jsonenc"
 )
 
 // fastFuncs are forms of functions of one argument for the fast path that
@@ -259,9 +261,10 @@ func contentsOf(b *boxes, a any) (any, bool) {
 	return b.slice(contentsWord, out), true
 }
 
-// appendContents writes c as appendJSON writes contents' result: an array
-// of objects with their keys sorted, at depth 0.
-func appendContents(b []byte, c contentsOutput) ([]byte, error) {
+// appendContents writes c, found depth levels down, through e as
+// appendJSON writes contents' result: an array of objects with their keys
+// sorted.
+func appendContents(e *jsonenc.Values, b []byte, c contentsOutput, depth int) ([]byte, error) {
 	b = append(b, '[')
 	for i := 0; i+2 < len(c); i += 3 {
 		if i > 0 {
@@ -270,17 +273,17 @@ func appendContents(b []byte, c contentsOutput) ([]byte, error) {
 		id, quantity, price := c[i], c[i+1], c[i+2]
 		var err error
 		b = append(b, `{"id":`...)
-		if b, err = appendJSON(b, id, 2); err != nil {
+		if b, err = e.Append(b, id, depth+2); err != nil {
 			return b, err
 		}
 		if price != nil {
 			b = append(b, `,"item_price":`...)
-			if b, err = appendJSON(b, price, 2); err != nil {
+			if b, err = e.Append(b, price, depth+2); err != nil {
 				return b, err
 			}
 		}
 		b = append(b, `,"quantity":`...)
-		if b, err = appendJSON(b, quantity, 2); err != nil {
+		if b, err = e.Append(b, quantity, depth+2); err != nil {
 			return b, err
 		}
 		b = append(b, '}')

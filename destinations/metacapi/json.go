@@ -222,83 +222,12 @@ func marshalJSON(v any) ([]byte, error) {
 // appendValue appends v as json.Marshal writes it; ok is false for values
 // of other types, or that json.Marshal refuses.
 func appendValue(b []byte, v any, depth int) ([]byte, bool) {
-	if depth > maxFastDepth {
-		return b, false
-	}
-	switch x := v.(type) {
-	case nil:
-		return append(b, "null"...), true
-	case string:
-		return appendString(b, x), true
-	case bool:
-		return strconv.AppendBool(b, x), true
-	case json.Number:
-		if x == "" {
-			return append(b, '0'), true
-		}
-		if !jsonenc.ValidNumber(string(x)) {
-			return b, false
-		}
-		return append(b, x...), true
-	case int64:
-		return strconv.AppendInt(b, x, 10), true
-	case int:
-		return strconv.AppendInt(b, int64(x), 10), true
-	case float64:
-		return jsonenc.AppendFloat(b, x)
-	case []string:
-		if x == nil {
-			return append(b, "null"...), true
-		}
-		b = append(b, '[')
-		for i, s := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, s)
-		}
-		return append(b, ']'), true
-	case []any:
-		if x == nil {
-			return append(b, "null"...), true
-		}
-		b = append(b, '[')
-		for i, e := range x {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			var ok bool
-			if b, ok = appendValue(b, e, depth+1); !ok {
-				return b, false
-			}
-		}
-		return append(b, ']'), true
-	case map[string]any:
-		if x == nil {
-			return append(b, "null"...), true
-		}
-		var buf [32]string
-		keys := buf[:0]
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		b = append(b, '{')
-		for i, k := range keys {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = appendString(b, k)
-			b = append(b, ':')
-			var ok bool
-			if b, ok = appendValue(b, x[k], depth+1); !ok {
-				return b, false
-			}
-		}
-		return append(b, '}'), true
-	}
-	return b, false
+	b, err := marshalValues.Append(b, v, depth)
+	return b, err == nil
 }
+
+// marshalValues writes values as json.Marshal does, HTML escaped.
+var marshalValues = jsonenc.Values{HTML: true, MaxDepth: maxFastDepth}
 
 // appendUserData appends a normalised user_data as marshalJSON writes its
 // map: the JSON the Result writes itself, or else the map of it.
