@@ -36,7 +36,7 @@ lint:
 	$(GO) vet $(PKGS)
 
 # The whole system measured in one table (ceiling, ingest, end to end,
-# micro), medians of 3 rounds; JSON under results/. About 8 minutes.
+# micro), medians of 3 rounds; JSON under results/. About 5 minutes.
 bench: build
 	./$(BIN) bench all --out results
 
