@@ -111,6 +111,24 @@ func TestPluginProcess(t *testing.T) {
 
 	t.Run("ExamplePlugin", func(t *testing.T) { testExamplePlugin(t, filelog) })
 
+	t.Run("CPUProfile", func(t *testing.T) {
+		prefix := filepath.Join(t.TempDir(), "cpu")
+		t.Setenv(plugins.CPUProfileEnv, prefix)
+		client, _ := launch(t, filelog)
+		if _, err := plugins.Dispense(client); err != nil {
+			t.Fatal(err)
+		}
+		client.Kill()
+		files, _ := filepath.Glob(prefix + ".*")
+		if len(files) != 1 {
+			t.Fatalf("profiles written: %v, want one %s.PID", files, prefix)
+		}
+		data, err := os.ReadFile(files[0])
+		if err != nil || len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b {
+			t.Fatalf("%s is not a gzipped pprof profile (%d bytes, %v)", files[0], len(data), err)
+		}
+	})
+
 	t.Run("RunByHand", func(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		cmd := exec.Command(filelog)

@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/go-plugin"
@@ -162,6 +164,14 @@ func Serve(d Destination) {
 		os.Exit(1)
 	}
 	logger := Logger()
+	if path := os.Getenv(CPUProfileEnv); path != "" {
+		stop, err := startCPUProfile(path + "." + strconv.Itoa(os.Getpid()))
+		if err != nil {
+			logger.Warn("no CPU profile", "error", err)
+		} else {
+			defer stop()
+		}
+	}
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		VersionedPlugins: map[int]plugin.PluginSet{
@@ -170,6 +180,27 @@ func Serve(d Destination) {
 		GRPCServer: newGRPCServer,
 		Logger:     internalLogger(),
 	})
+}
+
+// CPUProfileEnv is the environment variable that makes a plugin write a
+// CPU profile (go tool pprof) of its whole run: set it on serve, and every
+// plugin process writes VALUE.PID when the host stops it.
+const CPUProfileEnv = "SWITCHBOARD_PLUGIN_CPUPROFILE"
+
+// startCPUProfile profiles the process's CPU into path until stop.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // newGRPCServer is the plugin's gRPC server: go-plugin's options (TLS)

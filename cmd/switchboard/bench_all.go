@@ -77,7 +77,7 @@ not a failure: the exit status is 1 only if a stage could not run.`,
 	f.StringVar(&o.out, "out", "results", "folder for the JSON results")
 	f.StringVar(&o.dir, "dir", "", "parent of the temporary stores (default: the system temp dir)")
 	f.StringSliceVar(&o.stages, "stages", []string{"ceiling", "ingest", "e2e", "micro"}, "stages to run")
-	f.StringVar(&o.cpuprofile, "e2e-cpuprofile", "", "write serve's CPU profile of the last end-to-end meta round here")
+	f.StringVar(&o.cpuprofile, "e2e-cpuprofile", "", "write serve's CPU profile of the last end-to-end meta round here (and its plugin's at FILE.plugin.PID)")
 	f.StringVar(&o.pprofAddr, "e2e-pprof", "", "serve net/http/pprof on this HOST:PORT during the last end-to-end meta round (heap profiles of a live serve)")
 	return cmd
 }

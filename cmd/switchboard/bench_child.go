@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/switchboard-cdp/switchboard/core/config"
+	"github.com/switchboard-cdp/switchboard/plugins"
 )
 
 // benchProfile asks for a profiled child: its CPU profile written to CPU
@@ -78,6 +79,10 @@ sources:
 		args = []string{"bench", "serve-profiled", "-c", cfgPath, "--log-level", "warn", "--cpuprofile", prof.CPU, "--pprof", prof.Addr}
 	}
 	cmd := exec.Command(exe, args...)
+	if prof.CPU != "" {
+		// Its plugins profile themselves too, into CPU.plugin.PID.
+		cmd.Env = append(os.Environ(), plugins.CPUProfileEnv+"="+prof.CPU+".plugin")
+	}
 	cmd.Stdout = logs
 	cmd.Stderr = logs
 	cmd.WaitDelay = 5 * time.Second
