@@ -426,6 +426,10 @@ func (o *object) fromMap(m map[string]any) {
 	o.order()
 }
 
+// maxInsertionSort is the most members order sorts by insertion (a
+// quadratic number of moves, so not for a client's object of thousands).
+const maxInsertionSort = 24
+
 // order sorts the members by key and keeps the last of each key.
 func (o *object) order() {
 	members := o.list()
@@ -436,7 +440,18 @@ func (o *object) order() {
 	if sorted {
 		return
 	}
-	slices.SortStableFunc(members, func(a, b member) int { return strings.Compare(a.key, b.key) })
+	if len(members) <= maxInsertionSort {
+		// A stable insertion sort that reads the keys in place:
+		// slices.SortStableFunc, which sorts this few the same way,
+		// passes both 64-byte members to its comparison by value.
+		for i := 1; i < len(members); i++ {
+			for j := i; j > 0 && members[j].key < members[j-1].key; j-- {
+				members[j], members[j-1] = members[j-1], members[j]
+			}
+		}
+	} else {
+		slices.SortStableFunc(members, func(a, b member) int { return strings.Compare(a.key, b.key) })
+	}
 	w := 0
 	for i := range members {
 		if w > 0 && members[w-1].key == members[i].key {

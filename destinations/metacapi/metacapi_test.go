@@ -691,6 +691,28 @@ func BenchmarkPrepare(b *testing.B) {
 	}
 }
 
+// BenchmarkPrepareMappedOrder is BenchmarkPrepare with the members in the
+// order a pipeline's map: writes them (not sorted, as json.Marshal's are),
+// as events arrive from serve.
+func BenchmarkPrepareMappedOrder(b *testing.B) {
+	r := newRemote(b, "")
+	d, _ := newDest(b, &destinationtest.MemoryHost{}, r, nil)
+	c := d.config()
+	data := fmt.Sprintf(`{"event_name":"Purchase","event_time":%d,"event_id":"order-1",`+
+		`"event_source_url":"https://shop.example.com/thanks?fbclid=IwAR1AbC","action_source":"website",`+
+		`"user_data":{"em":"  User1@Example.COM ","ph":"(650) 555-1201","fn":"Mary","ln":"O'Brien",`+
+		`"ct":"St. Louis","st":"Missouri","zp":"63101-1234","country":"USA","external_id":"User-1",`+
+		`"client_ip_address":"2001:db8::1","client_user_agent":"Mozilla/5.0","fbp":"fb.1.1596403881668.1116446470"},`+
+		`"custom_data":{"value":"123.45","currency":"usd"}}`, testNow.Add(-time.Hour).Unix())
+	e := plugins.Event{ID: "p", MessageID: "m", Payload: json.RawMessage(data)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, prob := c.prepare(e, testNow); prob != nil {
+			b.Fatal(prob.reason())
+		}
+	}
+}
+
 func TestQualityFromCounters(t *testing.T) {
 	r := newRemote(t, "")
 	host := &destinationtest.MemoryHost{}

@@ -3,6 +3,8 @@ package metacapi
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strings"
@@ -87,6 +89,26 @@ func checkObject(t *testing.T, data []byte) {
 func TestObjectMatchesDecoder(t *testing.T) {
 	for _, s := range slices.Concat(jsonSeeds, objectSeeds) {
 		checkObject(t, []byte(s))
+	}
+}
+
+// TestObjectOrderSizes checks objects of 1 to 40 members in shuffled order
+// with repeated keys, on both sides of maxInsertionSort.
+func TestObjectOrderSizes(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for n := 1; n <= 40; n++ {
+		for range 20 {
+			var b strings.Builder
+			b.WriteByte('{')
+			for i := range n {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, `"k%02d":%d`, r.IntN(n+n/3+1), i)
+			}
+			b.WriteByte('}')
+			checkObject(t, []byte(b.String()))
+		}
 	}
 }
 
