@@ -212,23 +212,7 @@ func (d *decoder) errorf(format string, args ...any) error {
 	return fmt.Errorf("at byte %d: "+format, append([]any{d.i}, args...)...)
 }
 
-func (d *decoder) space() {
-	if d.i < len(d.s) && d.s[d.i] > ' ' {
-		return // the usual case, compact JSON: inlined
-	}
-	d.spaces()
-}
-
-func (d *decoder) spaces() {
-	for d.i < len(d.s) {
-		switch d.s[d.i] {
-		case ' ', '\t', '\n', '\r':
-			d.i++
-		default:
-			return
-		}
-	}
-}
+func (d *decoder) space() { d.i = jsonenc.SpaceEnd(d.s, d.i) }
 
 // event decodes the top-level object.
 func (d *decoder) event(env Env) error {
@@ -499,19 +483,13 @@ func (d *decoder) enter() error {
 // next reads what follows an object member (closer '}') or an array
 // element (closer ']'): more is true after a comma, false after closer.
 func (d *decoder) next(closer byte) (more bool, err error) {
-	d.space()
-	if d.i >= len(d.s) {
+	var ok bool
+	switch d.i, more, ok = jsonenc.Next(d.s, d.i, closer); {
+	case ok:
+		return more, nil
+	case d.i >= len(d.s):
 		return false, errEnd
-	}
-	switch d.s[d.i] {
-	case ',':
-		d.i++
-		return true, nil
-	case closer:
-		d.i++
-		return false, nil
-	}
-	if closer == '}' {
+	case closer == '}':
 		return false, d.errorf("want , or } after an object value")
 	}
 	return false, d.errorf("want , or ] after an array value")

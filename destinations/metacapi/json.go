@@ -32,16 +32,7 @@ type jsonDecoder struct {
 	skip bool
 }
 
-func (d *jsonDecoder) space() {
-	for d.i < len(d.s) {
-		switch d.s[d.i] {
-		case ' ', '\t', '\n', '\r':
-			d.i++
-		default:
-			return
-		}
-	}
-}
+func (d *jsonDecoder) space() { d.i = jsonenc.SpaceEnd(d.s, d.i) }
 
 func (d *jsonDecoder) value(depth int) (any, bool) {
 	d.space()
@@ -130,19 +121,8 @@ func (d *jsonDecoder) object(depth int) (any, bool) {
 // element (closer ']'): more is true after a comma, false after closer; ok
 // is false for anything else.
 func (d *jsonDecoder) next(closer byte) (more, ok bool) {
-	d.space()
-	if d.i >= len(d.s) {
-		return false, false
-	}
-	switch d.s[d.i] {
-	case ',':
-		d.i++
-		return true, true
-	case closer:
-		d.i++
-		return false, true
-	}
-	return false, false
+	d.i, more, ok = jsonenc.Next(d.s, d.i, closer)
+	return more, ok
 }
 
 func (d *jsonDecoder) array(depth int) (any, bool) {

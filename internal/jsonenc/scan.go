@@ -161,3 +161,37 @@ func StringEnd(s string, i int) (int, StringForm, Syntax) {
 		}
 	}
 }
+
+// SpaceEnd returns the index of the first byte of s at or after i that is
+// not JSON whitespace (space, tab, newline, carriage return), or len(s).
+// The usual case, compact JSON, inlines.
+func SpaceEnd(s string, i int) int {
+	if i < len(s) && s[i] > ' ' {
+		return i
+	}
+	return spaceEnd(s, i)
+}
+
+func spaceEnd(s string, i int) int {
+	for i < len(s) {
+		switch s[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// Next reads what follows an object member (closer '}') or an array
+// element (closer ']') at s[i:], after any whitespace: the index after a
+// comma and more, or after closer and not more; else ok is false and the
+// index is that of the unexpected byte (len(s) at the end of input).
+func Next(s string, i int, closer byte) (end int, more, ok bool) {
+	// Small enough to inline into the decoders' member loops.
+	if i = SpaceEnd(s, i); i < len(s) && (s[i] == ',' || s[i] == closer) {
+		return i + 1, s[i] == ',', true
+	}
+	return i, false, false
+}

@@ -95,3 +95,23 @@ func FuzzScan(f *testing.F) {
 		}
 	})
 }
+
+func TestNext(t *testing.T) {
+	for _, c := range []struct {
+		in       string
+		closer   byte
+		end      int
+		more, ok bool
+	}{
+		{",", '}', 1, true, true}, {" \t\r\n}", '}', 5, false, true}, {" ]x", ']', 2, false, true},
+		{"}", ']', 0, false, false}, {"  ", '}', 2, false, false}, {" :", '}', 1, false, false},
+	} {
+		end, more, ok := Next(c.in, 0, c.closer)
+		if end != c.end || more != c.more || ok != c.ok {
+			t.Errorf("Next(%q, %q) = %d, %v, %v; want %d, %v, %v", c.in, c.closer, end, more, ok, c.end, c.more, c.ok)
+		}
+	}
+	if got := SpaceEnd(" \v", 0); got != 1 {
+		t.Errorf("SpaceEnd stops at %d, want 1 (\\v is not JSON whitespace)", got)
+	}
+}

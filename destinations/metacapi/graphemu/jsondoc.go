@@ -94,16 +94,7 @@ func (d *doc) parse(src []byte) (v jval, ok bool) {
 	return v, true
 }
 
-func (d *doc) ws() {
-	for d.pos < len(d.src) {
-		switch d.src[d.pos] {
-		case ' ', '\t', '\n', '\r':
-			d.pos++
-		default:
-			return
-		}
-	}
-}
+func (d *doc) ws() { d.pos = jsonenc.SpaceEnd(jsonenc.Bytes(d.src), d.pos) }
 
 func (d *doc) value() (jval, bool) {
 	if d.pos >= len(d.src) {
@@ -193,20 +184,14 @@ func (d *doc) object() (jval, bool) {
 			return jval{}, false
 		}
 		d.stack = append(d.stack, v)
-		d.ws()
-		if d.pos >= len(d.src) {
+		var more bool
+		if d.pos, more, ok = jsonenc.Next(jsonenc.Bytes(d.src), d.pos, '}'); !ok {
 			return jval{}, false
 		}
-		switch d.src[d.pos] {
-		case ',':
-			d.pos++
-			d.ws()
-		case '}':
-			d.pos++
+		if !more {
 			return d.close(jObject, start, base), true
-		default:
-			return jval{}, false
 		}
+		d.ws()
 	}
 }
 
@@ -228,20 +213,14 @@ func (d *doc) array() (jval, bool) {
 			return jval{}, false
 		}
 		d.stack = append(d.stack, v)
-		d.ws()
-		if d.pos >= len(d.src) {
+		var more bool
+		if d.pos, more, ok = jsonenc.Next(jsonenc.Bytes(d.src), d.pos, ']'); !ok {
 			return jval{}, false
 		}
-		switch d.src[d.pos] {
-		case ',':
-			d.pos++
-			d.ws()
-		case ']':
-			d.pos++
+		if !more {
 			return d.close(jArray, start, base), true
-		default:
-			return jval{}, false
 		}
+		d.ws()
 	}
 }
 
