@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -28,6 +29,7 @@ type acks struct {
 	mu    sync.Mutex
 	calls map[uint64]*ackCall
 	next  uint64
+	pool  sync.Pool // of *ackCall
 }
 
 func newAcks(nc *nats.Conn) (*acks, error) {
@@ -46,7 +48,8 @@ func newAcks(nc *nats.Conn) (*acks, error) {
 	return a, nil
 }
 
-// ackCall is one Publish call's state across its attempts.
+// ackCall is one Publish call's state across its attempts. Calls of
+// Publish (which keeps no outcome) come from and go back to acks.pool.
 type ackCall struct {
 	id     uint64
 	reply  []string // per message: its reply subject
@@ -56,42 +59,81 @@ type ackCall struct {
 	acked  []jetstream.PubAck // backing store of p.outs[i].Ack
 	flight []bool             // awaiting an answer in the current attempt
 	left   int                // messages of the current attempt unanswered
+	last   time.Time          // when the current attempt last got an answer
 	again  []int              // to publish again after the current attempt
+	buf    []byte             // reply subjects, built
+	ends   []int              // reply subjects, their ends in buf
 }
 
 func (a *acks) register(p *publishing) *ackCall {
+	c, _ := a.pool.Get().(*ackCall)
+	if c == nil {
+		c = &ackCall{wake: make(chan struct{}, 1)}
+	}
+	n := len(p.outs)
 	a.mu.Lock()
 	a.next++
-	c := &ackCall{
-		id:     a.next,
-		wake:   make(chan struct{}, 1),
-		p:      p,
-		acked:  make([]jetstream.PubAck, len(p.outs)),
-		flight: make([]bool, len(p.outs)),
-		reply:  make([]string, len(p.outs)),
-	}
-	a.calls[c.id] = c
+	id := a.next
+	a.calls[id] = c
 	a.mu.Unlock()
+	c.mu.Lock()
+	c.id, c.p, c.left = id, p, 0
+	c.acked = resize(c.acked, n)
+	c.flight = resize(c.flight, n)
+	c.reply = resize(c.reply, n)
+	c.ends = resize(c.ends, n)
+	c.again = c.again[:0]
+	c.mu.Unlock()
+	select {
+	case <-c.wake: // a signal left from the previous call
+	default:
+	}
 	// Every reply subject is a slice of one string: one allocation for
 	// the call instead of one per message.
-	base := a.prefix + strconv.FormatUint(c.id, 10) + "."
-	buf := make([]byte, 0, len(c.reply)*(len(base)+5))
-	ends := make([]int, len(c.reply))
+	b := strconv.AppendUint(append(c.buf[:0], a.prefix...), id, 10)
+	b = append(b, '.')
+	head := len(b)
 	for i := range c.reply {
-		buf = strconv.AppendInt(append(buf, base...), int64(i), 10)
-		ends[i] = len(buf)
+		b = strconv.AppendInt(append(b, b[:head]...), int64(i), 10)
+		c.ends[i] = len(b)
 	}
-	all, start := string(buf), 0
-	for i, end := range ends {
-		c.reply[i], start = all[start:end], end
+	c.buf = b
+	all, start := string(b[head:]), head
+	for i, end := range c.ends {
+		c.reply[i], start = all[start-head:end-head], end
 	}
 	return c
 }
 
+// resize returns s with length n, its elements zero, reusing its array
+// when it is large enough.
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
+}
+
+// unregister ends a call: later answers to it are ignored. Its outcomes
+// (p.outs, whose Acks point into c.acked) stay the caller's.
 func (a *acks) unregister(c *ackCall) {
 	a.mu.Lock()
 	delete(a.calls, c.id)
 	a.mu.Unlock()
+}
+
+// release ends a call whose outcomes the caller no longer needs, and keeps
+// its memory for the next call.
+func (a *acks) release(c *ackCall) {
+	a.mu.Lock()
+	delete(a.calls, c.id)
+	a.mu.Unlock()
+	c.mu.Lock()
+	c.id, c.p = 0, nil // an answer that looked the call up before the delete sees it ended
+	c.mu.Unlock()
+	a.pool.Put(c)
 }
 
 // receive handles one acknowledgement (or no-responders status).
@@ -116,20 +158,25 @@ func (a *acks) receive(m *nats.Msg) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if i >= len(c.flight) || !c.flight[i] {
-		return // answered already, or resent and answered by its copy
+	if c.id != id || i >= len(c.flight) || !c.flight[i] {
+		return // the call ended, or answered already, or resent and answered by its copy
 	}
 	c.flight[i] = false
 	c.left--
+	c.last = time.Now()
 	if err != nil {
 		c.again = c.p.settle(i, err, c.again)
 	} else {
 		c.acked[i] = ack
 		c.p.outs[i].Ack = &c.acked[i]
 	}
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	if c.left == 0 {
+		// Only the last answer wakes the waiting call: one wake-up per
+		// attempt rather than one per message.
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -223,7 +270,7 @@ func fastPubAck(data []byte, ack *jetstream.PubAck) bool {
 			if len(val) < 2 || val[0] != '"' {
 				return false
 			}
-			ack.Stream = string(val[1 : len(val)-1])
+			ack.Stream = streamName(val[1 : len(val)-1])
 		case "domain":
 			if len(val) < 2 || val[0] != '"' {
 				return false
@@ -248,6 +295,19 @@ func fastPubAck(data []byte, ack *jetstream.PubAck) bool {
 		}
 	}
 	return ack.Stream != ""
+}
+
+// lastStream is the stream name of the last acknowledgement read: every
+// acknowledgement names the same stream, which then costs no allocation.
+var lastStream atomic.Pointer[string]
+
+func streamName(b []byte) string {
+	if p := lastStream.Load(); p != nil && *p == string(b) {
+		return *p
+	}
+	s := string(b)
+	lastStream.Store(&s)
+	return s
 }
 
 // plainASCII reports whether a JSON string's content is printable ASCII
@@ -297,6 +357,9 @@ func (c *ackCall) attempt(ctx context.Context, nc *nats.Conn, todo []int, stall 
 		c.mu.Unlock()
 		break
 	}
+	c.mu.Lock()
+	c.last = time.Now()
+	c.mu.Unlock()
 	timer := time.NewTimer(stall)
 	defer timer.Stop()
 	for {
@@ -309,11 +372,17 @@ func (c *ackCall) attempt(ctx context.Context, nc *nats.Conn, todo []int, stall 
 		c.mu.Unlock()
 		select {
 		case <-c.wake:
-			timer.Reset(stall)
 		case <-timer.C:
+			c.mu.Lock()
+			if quiet := time.Since(c.last); quiet < stall {
+				// Answers came meanwhile: wait until stall has passed
+				// since the last one.
+				c.mu.Unlock()
+				timer.Reset(stall - quiet)
+				continue
+			}
 			// Nothing answered for stall: take what has been answered
 			// and publish the rest again.
-			c.mu.Lock()
 			p.lastErr = fmt.Errorf("no acknowledgement for %s", stall)
 			for i, f := range c.flight {
 				if f {
