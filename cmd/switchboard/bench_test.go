@@ -317,7 +317,7 @@ func TestBenchAllSmall(t *testing.T) {
 	for _, f := range rep.Figures {
 		got[f.ID] = f
 	}
-	for _, id := range []string{"ceiling.publish", "ceiling.fetch", "ingest.rate", "ingest.p99open", "e2e.meta.rate", "e2e.meta.p99", "e2e.metaext.rate", "e2e.metaext.serveRSS", "e2e.webhook.rate", "e2e.isolation.rate"} {
+	for _, id := range []string{"ceiling.publish", "ceiling.fetch", "ingest.rate", "ingest.p99open", "e2e.meta.rate", "e2e.meta.p99", "e2e.metaext.rate", "e2e.metaext.serveRSS", "e2e.webhook.rate", "e2e.isolation.rate", "e2e.isolation.ratio"} {
 		if f := got[id]; f == nil || len(f.Values) != 1 || f.Median <= 0 {
 			t.Errorf("figure %s: %+v", id, f)
 		}
