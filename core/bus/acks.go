@@ -84,10 +84,8 @@ func (a *acks) register(p *publishing) *ackCall {
 	c.ends = resize(c.ends, n)
 	c.again = c.again[:0]
 	c.mu.Unlock()
-	select {
-	case <-c.wake: // a signal left from the previous call
-	default:
-	}
+	// A wake-up left over from the previous call is harmless: the waiting
+	// loop checks left before it sleeps again.
 	// Every reply subject is a slice of one string: one allocation for
 	// the call instead of one per message.
 	b := strconv.AppendUint(append(c.buf[:0], a.prefix...), id, 10)

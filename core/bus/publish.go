@@ -53,26 +53,11 @@ func (b *Bus) Publish(ctx context.Context, msgs []Message) (PublishResult, error
 		p = &publishing{}
 	}
 	p.outs, p.lastErr = resize(p.outs, len(msgs)), nil
-	c := b.acks.register(p)
+	c, err := b.publish(ctx, p, messageAt(msgs))
 	defer func() {
 		b.acks.release(c)
 		publishingPool.Put(p)
 	}()
-	id := []string{""}
-	withID := nats.Header{jetstream.MsgIDHeader: id}
-	var scratch nats.Msg
-	err := p.run(ctx, func(ctx context.Context, todo []int, stall time.Duration) ([]int, error) {
-		return c.attempt(ctx, b.nc, todo, stall, func(i int) *nats.Msg {
-			// One reused nats.Msg and header: a Msg, a header map and its
-			// slice per event were a fifth of ingest's allocations.
-			scratch.Subject, scratch.Data, scratch.Header = msgs[i].Subject, msgs[i].Data, nil
-			if msgs[i].ID != "" {
-				id[0] = msgs[i].ID
-				scratch.Header = withID
-			}
-			return &scratch
-		})
-	})
 	if err != nil {
 		return res, err
 	}
@@ -92,14 +77,30 @@ func (b *Bus) Publish(ctx context.Context, msgs []Message) (PublishResult, error
 // publishingPool holds the publishing state of ended Publish calls.
 var publishingPool sync.Pool
 
-// publish publishes n messages, message i as msg(i) gives it (valid until
-// the next call), with their acknowledgements collected on the Bus's
-// inbox.
-func (b *Bus) publish(ctx context.Context, n int, msg func(i int) *nats.Msg) ([]Outcome, error) {
-	p := &publishing{outs: make([]Outcome, n)}
+// messageAt returns message i of msgs as a nats.Msg, through one reused
+// nats.Msg and header (valid until the next call): a Msg, a header map and
+// its slice per event were a fifth of ingest's allocations.
+func messageAt(msgs []Message) func(i int) *nats.Msg {
+	id := []string{""}
+	withID := nats.Header{jetstream.MsgIDHeader: id}
+	var scratch nats.Msg
+	return func(i int) *nats.Msg {
+		scratch.Subject, scratch.Data, scratch.Header = msgs[i].Subject, msgs[i].Data, nil
+		if msgs[i].ID != "" {
+			id[0] = msgs[i].ID
+			scratch.Header = withID
+		}
+		return &scratch
+	}
+}
+
+// publish publishes len(p.outs) messages, message i as msg(i) gives it
+// (valid until the next call), with their acknowledgements collected on
+// the Bus's inbox into p.outs. The caller ends the returned call with
+// acks.unregister, or acks.release once it no longer needs p.outs.
+func (b *Bus) publish(ctx context.Context, p *publishing, msg func(i int) *nats.Msg) (*ackCall, error) {
 	c := b.acks.register(p)
-	defer b.acks.unregister(c)
-	return p.outs, p.run(ctx, func(ctx context.Context, todo []int, stall time.Duration) ([]int, error) {
+	return c, p.run(ctx, func(ctx context.Context, todo []int, stall time.Duration) ([]int, error) {
 		return c.attempt(ctx, b.nc, todo, stall, msg)
 	})
 }
@@ -140,7 +141,10 @@ const (
 // ctx ends; then the error wraps ErrUnavailable and the outcomes are
 // partial. PublishAll sets each message's Reply subject.
 func (b *Bus) PublishAll(ctx context.Context, msgs []*nats.Msg) ([]Outcome, error) {
-	return b.publish(ctx, len(msgs), func(i int) *nats.Msg { return msgs[i] })
+	p := &publishing{outs: make([]Outcome, len(msgs))}
+	c, err := b.publish(ctx, p, func(i int) *nats.Msg { return msgs[i] })
+	b.acks.unregister(c)
+	return p.outs, err
 }
 
 // run makes attempts until every message has an outcome, backing off
