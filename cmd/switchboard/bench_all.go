@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -168,8 +169,11 @@ func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
 		f := fig(id, stage, name, unit)
 		f.Values = append(f.Values, v)
 	}
+	// stderr takes this goroutine's progress lines and the child
+	// processes' logs, which os/exec copies from other goroutines.
+	stderr := &lockedWriter{w: g.stderr}
 	progress := func(format string, a ...any) {
-		fmt.Fprintf(g.stderr, "bench: "+format+"\n", a...)
+		fmt.Fprintf(stderr, "bench: "+format+"\n", a...)
 	}
 	problem := func(format string, a ...any) {
 		msg := fmt.Sprintf(format, a...)
@@ -178,7 +182,7 @@ func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
 	}
 	// Child processes' logs: only warnings and errors reach them; keep
 	// them out of the table but visible.
-	logs := g.stderr
+	logs := stderr
 
 	for r := range o.rounds {
 		dir := filepath.Join(tmp, fmt.Sprintf("round-%d", r+1))
@@ -314,7 +318,7 @@ func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
 	// 4. Micro.
 	if o.micro {
 		progress("micro-benchmarks: go test -bench, %d runs each", o.microCount)
-		vals, err := runBenchMicro(ctx, o.repo, o.microCount, g.stderr)
+		vals, err := runBenchMicro(ctx, o.repo, o.microCount, stderr)
 		if err != nil {
 			problem("%v", err)
 		}
@@ -486,4 +490,16 @@ func benchMachineInfo() benchMachine {
 		}
 	}
 	return m
+}
+
+// lockedWriter serialises writes to w from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -221,6 +221,41 @@ func TestServeStoresAndSurvivesRestart(t *testing.T) {
 	}
 }
 
+// TestDedupeOutlivesJetStreamWindow: a retried request is stored once for
+// nats.dedupe_window (ingest's seen set), long after JetStream's own
+// Nats-Msg-Id window (nats.duplicate_window) ended, and after a restart.
+func TestDedupeOutlivesJetStreamWindow(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "  store_dir: "+filepath.Join(dir, "data")+"\n  duplicate_window: 1s\n  dedupe_window: 10m")
+	s := startServe(t, cfg)
+	postBatch(t, s.url, "a", 50)
+	time.Sleep(1500 * time.Millisecond) // past JetStream's window
+	postBatch(t, s.url, "a", 50)
+	postBatch(t, s.url, "b", 10)
+	s.stop()
+
+	s = startServe(t, cfg)
+	postBatch(t, s.url, "a", 50) // the restarted process reloaded the ids
+	ids := messageIDs(t, storedEvents(t, s.url))
+	if len(ids) != 60 {
+		t.Fatalf("%d distinct messageIds stored, want 60", len(ids))
+	}
+	for id, n := range ids {
+		if n != 1 {
+			t.Errorf("messageId %s stored %d times", id, n)
+		}
+	}
+	resp, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if !strings.Contains(string(body), "switchboard_ingest_dedupe_ids 60") {
+		t.Errorf("/metrics does not count the 60 ids kept:\n%s", grepLines(string(body), "dedupe"))
+	}
+}
+
 func TestAdminAPIRequiresToken(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, "  store_dir: "+filepath.Join(dir, "data"))

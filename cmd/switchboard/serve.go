@@ -21,6 +21,7 @@ import (
 	"github.com/switchboard-cdp/switchboard/core/config"
 	"github.com/switchboard-cdp/switchboard/core/gateway"
 	"github.com/switchboard-cdp/switchboard/core/pluginhost"
+	"github.com/switchboard-cdp/switchboard/core/seen"
 	"github.com/switchboard-cdp/switchboard/sources/segment"
 	"github.com/switchboard-cdp/switchboard/sources/tealium"
 )
@@ -76,6 +77,12 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 		return err
 	}
 	defer b.Close()
+	ids, err := openIngestDedupe(ctx, cfg, log, reg, b)
+	if err != nil {
+		return err
+	}
+	defer ids.Close()
+	pub := &seen.Publisher{Next: b, Set: ids}
 
 	host, err := openHost(ctx, cfg, log, reg, b)
 	if err != nil {
@@ -125,7 +132,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 	if len(tealSources) > 0 {
 		teal, err := tealium.New(tealium.Options{
 			Sources:        tealSources,
-			Publisher:      b,
+			Publisher:      pub,
 			Logger:         log.With("component", "tealium"),
 			Registerer:     reg,
 			TrustedProxies: trusted,
@@ -140,7 +147,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 	if len(segSources) > 0 {
 		seg, err := segment.New(segment.Options{
 			Sources:        segSources,
-			Publisher:      b,
+			Publisher:      pub,
 			Logger:         log.With("component", "segment"),
 			Registerer:     reg,
 			TrustedProxies: trusted,
@@ -180,6 +187,32 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 	return errors.Join(err, pls.wait())
 }
 
+// openIngestDedupe starts ingest's messageId dedupe: the ids stored in the
+// last nats.dedupe_window, shared by every serve process on the stream.
+// Its generations are half the window (a miss probes three; an id lives
+// at most half a window longer).
+func openIngestDedupe(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, b *bus.Bus) (*seen.Set, error) {
+	ids := seen.New(b, seen.Options{
+		Stream:      "SB_INGEST_IDS",
+		Subject:     "sb.ingest.ids",
+		Description: "Switchboard ingest dedupe: 64-bit hashes of the event ids stored in the dedupe window",
+		Replicas:    cfg.NATS.Replicas,
+		TTL:         cfg.NATS.DedupeWindow,
+		Steps:       2,
+		Logger:      log.With("component", "ingest-dedupe"),
+	})
+	if err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "switchboard_ingest_dedupe_ids",
+		Help: "Event ids (source and messageId) kept for ingest's dedupe window (nats.dedupe_window).",
+	}, func() float64 { return float64(ids.Len()) })); err != nil {
+		return nil, err
+	}
+	if err := ids.Start(ctx); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
 // openHost starts every configured destination's plugin, supervised, with
 // its state in JetStream.
 func openHost(ctx context.Context, cfg *config.Config, log *slog.Logger, reg prometheus.Registerer, b *bus.Bus) (*pluginhost.Host, error) {
@@ -200,25 +233,25 @@ const serveGCPercent = 50
 func busOptions(cfg *config.Config, log *slog.Logger) bus.Options {
 	n := cfg.NATS
 	return bus.Options{
-		URL:          n.URL,
-		StoreDir:     n.StoreDir,
-		Listen:       n.Listen,
-		SyncAlways:   n.SyncAlways,
-		Credentials:  n.Credentials,
-		User:         n.User,
-		Password:     n.Password.Reveal(),
-		Token:        n.Token.Reveal(),
-		TLSCA:        n.TLS.CA,
-		TLSCert:      n.TLS.Cert,
-		TLSKey:       n.TLS.Key,
-		TLSInsecure:  n.TLS.InsecureSkipVerify,
-		Stream:       n.Stream,
-		Replicas:     n.Replicas,
-		DedupeWindow: n.DedupeWindow,
-		Retention:    n.Retention,
-		MaxBytes:     n.MaxBytes,
-		Name:         "switchboard-" + hostname(),
-		Logger:       log,
+		URL:             n.URL,
+		StoreDir:        n.StoreDir,
+		Listen:          n.Listen,
+		SyncAlways:      n.SyncAlways,
+		Credentials:     n.Credentials,
+		User:            n.User,
+		Password:        n.Password.Reveal(),
+		Token:           n.Token.Reveal(),
+		TLSCA:           n.TLS.CA,
+		TLSCert:         n.TLS.Cert,
+		TLSKey:          n.TLS.Key,
+		TLSInsecure:     n.TLS.InsecureSkipVerify,
+		Stream:          n.Stream,
+		Replicas:        n.Replicas,
+		DuplicateWindow: n.DuplicateWindow,
+		Retention:       n.Retention,
+		MaxBytes:        n.MaxBytes,
+		Name:            "switchboard-" + hostname(),
+		Logger:          log,
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 
 func openTestBus(t *testing.T, timeout time.Duration) *Bus {
 	t.Helper()
-	b, err := Open(context.Background(), Options{StoreDir: t.TempDir(), DedupeWindow: time.Minute, PublishTimeout: timeout})
+	b, err := Open(context.Background(), Options{StoreDir: t.TempDir(), DuplicateWindow: time.Minute, PublishTimeout: timeout})
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}

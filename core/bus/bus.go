@@ -41,11 +41,15 @@ type Options struct {
 	TLSKey      string
 	TLSInsecure bool
 
-	Stream       string        // default "EVENTS"
-	Replicas     int           // default 1
-	DedupeWindow time.Duration // default 30s (JetStream's is 2m); each id in it costs ~170 B of server memory
-	Retention    time.Duration // default 168h
-	MaxBytes     int64         // 0: unlimited
+	Stream   string // default "EVENTS"
+	Replicas int    // default 1
+	// DuplicateWindow is the events stream's Nats-Msg-Id window (default
+	// 5s; JetStream's own default is 2m). Each id in it costs ~170 B of
+	// server memory, in objects the garbage collector scans every cycle;
+	// ingest's longer messageId dedupe is core/seen's.
+	DuplicateWindow time.Duration
+	Retention       time.Duration // default 168h
+	MaxBytes        int64         // 0: unlimited
 
 	// PublishTimeout bounds the wait for one request's acknowledgements,
 	// retries across a leader election included (default 10s).
@@ -66,8 +70,8 @@ func (o *Options) defaults() {
 	if o.Replicas == 0 {
 		o.Replicas = 1
 	}
-	if o.DedupeWindow == 0 {
-		o.DedupeWindow = 30 * time.Second
+	if o.DuplicateWindow == 0 {
+		o.DuplicateWindow = 5 * time.Second
 	}
 	if o.Retention == 0 {
 		o.Retention = 168 * time.Hour
@@ -278,7 +282,7 @@ func (b *Bus) ensureStream(ctx context.Context) error {
 		Storage:     jetstream.FileStorage,
 		Replicas:    b.opts.Replicas,
 		MaxAge:      b.opts.Retention,
-		Duplicates:  b.opts.DedupeWindow,
+		Duplicates:  b.opts.DuplicateWindow,
 		MaxBytes:    b.opts.MaxBytes,
 		Discard:     jetstream.DiscardNew,
 		AllowDirect: true,

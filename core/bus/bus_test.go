@@ -12,7 +12,7 @@ import (
 
 func open(t *testing.T, dir string) *bus.Bus {
 	t.Helper()
-	b, err := bus.Open(context.Background(), bus.Options{StoreDir: dir, DedupeWindow: time.Minute})
+	b, err := bus.Open(context.Background(), bus.Options{StoreDir: dir, DuplicateWindow: time.Minute})
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}

@@ -12,7 +12,7 @@ import (
 // BenchmarkPublish stores requests of 100 events on the embedded server:
 // the ingest hot path, one round trip per request.
 func BenchmarkPublish(b *testing.B) {
-	bu, err := bus.Open(context.Background(), bus.Options{StoreDir: b.TempDir(), DedupeWindow: time.Minute})
+	bu, err := bus.Open(context.Background(), bus.Options{StoreDir: b.TempDir(), DuplicateWindow: time.Minute})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -142,11 +142,12 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("Server = %+v, want %+v", c.Server, wantServer)
 	}
 	wantNATS := NATS{
-		StoreDir:     "./data",
-		Replicas:     1,
-		DedupeWindow: 30 * time.Second,
-		Retention:    168 * time.Hour,
-		Stream:       "EVENTS",
+		StoreDir:        "./data",
+		Replicas:        1,
+		DedupeWindow:    30 * time.Second,
+		DuplicateWindow: 5 * time.Second,
+		Retention:       168 * time.Hour,
+		Stream:          "EVENTS",
 	}
 	if !reflect.DeepEqual(c.NATS, wantNATS) {
 		t.Errorf("NATS = %+v, want %+v", c.NATS, wantNATS)
@@ -184,17 +185,18 @@ func TestParseEveryField(t *testing.T) {
 		t.Errorf("Server = %+v, want %+v", c.Server, wantServer)
 	}
 	wantNATS := NATS{
-		URL:          "nats://a:4222, tls://b:4222,wss://c:443",
-		StoreDir:     "./data",
-		Replicas:     3,
-		DedupeWindow: 2 * time.Minute,
-		Retention:    24 * time.Hour,
-		MaxBytes:     1 << 30,
-		SyncAlways:   true,
-		User:         "switchboard",
-		Password:     "pw",
-		TLS:          TLS{CA: "ca.pem", Cert: "c.pem", Key: "k.pem"},
-		Stream:       "EVENTS_2",
+		URL:             "nats://a:4222, tls://b:4222,wss://c:443",
+		StoreDir:        "./data",
+		Replicas:        3,
+		DedupeWindow:    2 * time.Minute,
+		DuplicateWindow: 10 * time.Second,
+		Retention:       24 * time.Hour,
+		MaxBytes:        1 << 30,
+		SyncAlways:      true,
+		User:            "switchboard",
+		Password:        "pw",
+		TLS:             TLS{CA: "ca.pem", Cert: "c.pem", Key: "k.pem"},
+		Stream:          "EVENTS_2",
 	}
 	if !reflect.DeepEqual(c.NATS, wantNATS) {
 		t.Errorf("NATS = %+v, want %+v", c.NATS, wantNATS)
@@ -202,7 +204,7 @@ func TestParseEveryField(t *testing.T) {
 	if s := c.Sources["web"]; s.RateLimit != 100 || s.Burst != 200 {
 		t.Errorf("web = %+v", s)
 	}
-	if d := c.Destinations["hook"]; d.Plugin != "./bin/my-plugin" || d.Settings.Kind != 0 || at(d.Node) != "31:5" {
+	if d := c.Destinations["hook"]; d.Plugin != "./bin/my-plugin" || d.Settings.Kind != 0 || at(d.Node) != "32:5" {
 		t.Errorf("hook = plugin %q, settings kind %v, node at %s", d.Plugin, d.Settings.Kind, at(d.Node))
 	}
 	if p := c.Pipelines["all"]; p.When.Kind != 0 || p.Map.Kind != 0 || !p.When.IsZero() {
@@ -381,6 +383,7 @@ func TestProblems(t *testing.T) {
 			"bad-nats.yaml:7:9: nats.password: required when nats.user is set",
 			"bad-nats.yaml:8:14: nats.tls.cert: required when nats.tls.key is set",
 			"bad-nats.yaml:9:11: nats.stream: must contain only letters, digits, _ and -",
+			"bad-nats.yaml:10:21: nats.duplicate_window: must be greater than 0",
 		}},
 		{file: "bad-sources.yaml", want: []string{
 			`bad-sources.yaml:3:11: sources.web.type: unknown source type "segmnt" (did you mean segment?)`,

@@ -73,11 +73,12 @@ func withDefaults(file string) *Config {
 			ShutdownGrace:  defaultShutdownGrace,
 		},
 		NATS: NATS{
-			StoreDir:     "./data",
-			Replicas:     1,
-			DedupeWindow: defaultDedupeWindow,
-			Retention:    defaultRetention,
-			Stream:       "EVENTS",
+			StoreDir:        "./data",
+			Replicas:        1,
+			DedupeWindow:    defaultDedupeWindow,
+			DuplicateWindow: defaultDuplicateWin,
+			Retention:       defaultRetention,
+			Stream:          "EVENTS",
 		},
 		env: map[position]envNote{},
 	}

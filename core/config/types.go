@@ -46,16 +46,19 @@ type NATS struct {
 	StoreDir     string        `yaml:"store_dir"`     // embedded server's storage, default ./data
 	Listen       string        `yaml:"listen"`        // embedded server's client port, e.g. 127.0.0.1:4222; empty: in-process only
 	Replicas     int           `yaml:"replicas"`      // default 1
-	DedupeWindow time.Duration `yaml:"dedupe_window"` // default 30s
-	Retention    time.Duration `yaml:"retention"`     // default 168h
-	MaxBytes     int64         `yaml:"max_bytes"`     // stream size cap; 0: unlimited (new events refused when the store is full)
-	SyncAlways   bool          `yaml:"sync_always"`   // embedded: fsync every write
-	Credentials  string        `yaml:"credentials"`   // .creds file
-	User         string        `yaml:"user"`
-	Password     Secret        `yaml:"password"`
-	Token        Secret        `yaml:"token"`
-	TLS          TLS           `yaml:"tls"`
-	Stream       string        `yaml:"stream"` // default EVENTS
+	DedupeWindow time.Duration `yaml:"dedupe_window"` // default 30s: ingest's messageId dedupe (core/seen)
+	// DuplicateWindow is JetStream's Nats-Msg-Id window on the events
+	// stream, default 5s.
+	DuplicateWindow time.Duration `yaml:"duplicate_window"`
+	Retention       time.Duration `yaml:"retention"`   // default 168h
+	MaxBytes        int64         `yaml:"max_bytes"`   // stream size cap; 0: unlimited (new events refused when the store is full)
+	SyncAlways      bool          `yaml:"sync_always"` // embedded: fsync every write
+	Credentials     string        `yaml:"credentials"` // .creds file
+	User            string        `yaml:"user"`
+	Password        Secret        `yaml:"password"`
+	Token           Secret        `yaml:"token"`
+	TLS             TLS           `yaml:"tls"`
+	Stream          string        `yaml:"stream"` // default EVENTS
 }
 
 // TLS configures a TLS client connection.

@@ -66,9 +66,15 @@ func (p *parser) validateNATS() {
 		p.check(p.where("nats.replicas"), "nats.replicas", "must be between 1 and 5")
 	}
 	p.positive("nats.dedupe_window", n.DedupeWindow)
+	p.positive("nats.duplicate_window", n.DuplicateWindow)
 	p.positive("nats.retention", n.Retention)
-	if n.DedupeWindow > 0 && n.Retention > 0 && n.DedupeWindow > n.Retention {
-		p.check(p.where("nats.dedupe_window"), "nats.dedupe_window", "must not be longer than nats.retention")
+	for _, w := range []struct {
+		path string
+		d    time.Duration
+	}{{"nats.dedupe_window", n.DedupeWindow}, {"nats.duplicate_window", n.DuplicateWindow}} {
+		if w.d > 0 && n.Retention > 0 && w.d > n.Retention {
+			p.check(p.where(w.path), w.path, "must not be longer than nats.retention")
+		}
 	}
 	if n.MaxBytes < 0 {
 		p.check(p.where("nats.max_bytes"), "nats.max_bytes", "must not be negative (0 means unlimited)")

@@ -78,7 +78,7 @@ func pipelineStacks() string {
 // openBus starts an embedded JetStream in a temporary directory.
 func openBus(t testing.TB) *bus.Bus {
 	t.Helper()
-	b, err := bus.Open(context.Background(), bus.Options{StoreDir: t.TempDir(), DedupeWindow: time.Minute})
+	b, err := bus.Open(context.Background(), bus.Options{StoreDir: t.TempDir(), DuplicateWindow: time.Minute})
 	if err != nil {
 		t.Fatalf("bus: %v", err)
 	}

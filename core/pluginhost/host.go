@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/switchboard-cdp/switchboard/core/config"
+	"github.com/switchboard-cdp/switchboard/core/seen"
 	"github.com/switchboard-cdp/switchboard/plugins"
 )
 
@@ -45,8 +46,15 @@ func Open(ctx context.Context, cfg *config.Config, opts Options) (*Host, error) 
 		s := &services{destination: name, counters: counters}
 		if opts.Bus != nil {
 			s.state = newState(opts.Bus, name, opts.Replicas, opts.StateTTL)
-			s.seen = newSeenSet(opts.Bus, name, opts.Replicas, opts.StateTTL, opts.Logger.With("destination", name),
-				m.seenKeys.WithLabelValues(name).Set)
+			s.seen = seen.New(opts.Bus, seen.Options{
+				Stream:      "SB_SEEN_" + name,
+				Subject:     "sb.seen." + name,
+				Description: "Switchboard plugin seen set (64-bit key hashes, one message per MarkSeen)",
+				Replicas:    opts.Replicas,
+				TTL:         opts.StateTTL,
+				Logger:      opts.Logger.With("destination", name),
+				Keys:        m.seenKeys.WithLabelValues(name).Set,
+			})
 		}
 		return s
 	})

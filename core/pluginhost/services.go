@@ -2,7 +2,10 @@ package pluginhost
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/switchboard-cdp/switchboard/core/seen"
 
 	"github.com/switchboard-cdp/switchboard/plugins"
 )
@@ -11,8 +14,8 @@ import (
 // own state bucket and seen set, and the host's counters.
 type services struct {
 	destination string
-	state       *state   // nil: no JetStream
-	seen        *seenSet // nil: no JetStream
+	state       *state    // nil: no JetStream
+	seen        *seen.Set // nil: no JetStream
 	counters    *counterSet
 }
 
@@ -57,20 +60,48 @@ func (s *services) Seen(ctx context.Context, keys []string) ([]bool, error) {
 	if s.seen == nil {
 		return nil, ErrNoState
 	}
-	return s.seen.seen(ctx, keys)
+	if err := checkKeys(keys); err != nil {
+		return nil, err
+	}
+	out, err := s.seen.Seen(ctx, keys)
+	return out, closedAs(err)
 }
 
 func (s *services) MarkSeen(ctx context.Context, keys []string, ttl time.Duration) error {
 	if s.seen == nil {
 		return ErrNoState
 	}
-	return s.seen.mark(ctx, keys, ttl)
+	if err := checkKeys(keys); err != nil {
+		return err
+	}
+	return closedAs(s.seen.Mark(ctx, keys, ttl))
+}
+
+// checkKeys applies the limits of the state services to seen keys.
+func checkKeys(keys []string) error {
+	if err := checkCount(len(keys)); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if k == "" {
+			return errors.New("empty seen key")
+		}
+	}
+	return nil
+}
+
+// closedAs reports a closed seen set as this package's ErrClosed.
+func closedAs(err error) error {
+	if errors.Is(err, seen.ErrClosed) {
+		return ErrClosed
+	}
+	return err
 }
 
 // close stops what the services run in the background.
 func (s *services) close() {
 	if s.seen != nil {
-		s.seen.close()
+		s.seen.Close()
 	}
 }
 

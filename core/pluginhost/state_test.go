@@ -2,6 +2,7 @@ package pluginhost
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard-cdp/switchboard/core/bus"
+	"github.com/switchboard-cdp/switchboard/core/seen"
 	"github.com/switchboard-cdp/switchboard/plugins"
 )
 
@@ -284,4 +286,31 @@ func BenchmarkStateCreate1000(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/key")
+}
+
+// TestSeenServicesRefuseBadCalls: the plugin-facing Seen and MarkSeen
+// apply the state services' limits, and need JetStream.
+func TestSeenServicesRefuseBadCalls(t *testing.T) {
+	b := openBus(t)
+	s := &services{destination: "meta", seen: seen.New(b, seen.Options{Stream: "SB_SEEN_meta", Subject: "sb.seen.meta", TTL: time.Hour})}
+	t.Cleanup(s.close)
+	ctx := context.Background()
+	if err := s.MarkSeen(ctx, []string{"ok", ""}, 0); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("empty key: %v", err)
+	}
+	keys := make([]string, maxStateEntries+1)
+	for i := range keys {
+		keys[i] = fmt.Sprint("k", i)
+	}
+	if _, err := s.Seen(ctx, keys); err == nil || !strings.Contains(err.Error(), "too many") {
+		t.Errorf("too many keys: %v", err)
+	}
+	s.close()
+	if err := s.MarkSeen(ctx, []string{"k"}, 0); !errors.Is(err, ErrClosed) {
+		t.Errorf("after close: %v", err)
+	}
+	var none services
+	if _, err := none.Seen(ctx, []string{"k"}); !errors.Is(err, ErrNoState) {
+		t.Errorf("without JetStream: %v", err)
+	}
 }

@@ -1,11 +1,9 @@
-package pluginhost
+package seen
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,15 +19,25 @@ func seenKeys(prefix string, n int) []string {
 	return out
 }
 
-func newTestSeen(b *bus.Bus, gauge func(float64)) *seenSet {
-	return newSeenSet(b, "meta", 1, time.Hour, slog.New(slog.DiscardHandler), gauge)
+func newTestSeen(b *bus.Bus, gauge func(float64)) *Set {
+	return New(b, Options{Stream: "SB_SEEN_meta", Subject: "sb.seen.meta", TTL: time.Hour, Keys: gauge})
 }
 
-func seenOf(t *testing.T, s *seenSet, keys []string) []bool {
+func openBus(t testing.TB) *bus.Bus {
+	t.Helper()
+	b, err := bus.Open(context.Background(), bus.Options{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+func seenOf(t *testing.T, s *Set, keys []string) []bool {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	got, err := s.seen(ctx, keys)
+	got, err := s.Seen(ctx, keys)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,14 +49,14 @@ func TestSeenMarksAndAnswers(t *testing.T) {
 	var mu sync.Mutex
 	var gauge float64
 	s := newTestSeen(b, func(v float64) { mu.Lock(); gauge = v; mu.Unlock() })
-	t.Cleanup(s.close)
+	t.Cleanup(s.Close)
 	ctx := context.Background()
 
 	// A fresh, empty stream answers at once: nothing seen.
 	if got := seenOf(t, s, []string{"a", "b"}); got[0] || got[1] {
 		t.Fatalf("empty set says %v", got)
 	}
-	if err := s.mark(ctx, seenKeys("Purchase", 1000), 0); err != nil {
+	if err := s.Mark(ctx, seenKeys("Purchase", 1000), 0); err != nil {
 		t.Fatal(err)
 	}
 	keys := append(seenKeys("Purchase", 1000)[990:], seenKeys("Lead", 10)...)
@@ -72,21 +80,21 @@ func TestSeenIsSharedAndSurvivesRestart(t *testing.T) {
 	b := openBus(t)
 	ctx := context.Background()
 	first := newTestSeen(b, nil)
-	t.Cleanup(first.close)
+	t.Cleanup(first.Close)
 	for i := range 20 {
-		if err := first.mark(ctx, seenKeys(fmt.Sprintf("batch%d", i), 500), 0); err != nil {
+		if err := first.Mark(ctx, seenKeys(fmt.Sprintf("batch%d", i), 500), 0); err != nil {
 			t.Fatal(err)
 		}
 	}
 
 	second := newTestSeen(b, nil)
-	t.Cleanup(second.close)
+	t.Cleanup(second.Close)
 	got := seenOf(t, second, []string{"batch0:0", "batch19:499", "batch20:0"})
 	if !got[0] || !got[1] || got[2] {
 		t.Fatalf("restarted set says %v; want [true true false]", got)
 	}
 
-	if err := first.mark(ctx, []string{"later"}, 0); err != nil {
+	if err := first.Mark(ctx, []string{"later"}, 0); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -104,12 +112,12 @@ func TestSeenExpires(t *testing.T) {
 	var mu sync.Mutex
 	s := newTestSeen(b, nil)
 	s.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	t.Cleanup(s.close)
+	t.Cleanup(s.Close)
 	ctx := context.Background()
-	if err := s.mark(ctx, []string{"short"}, 10*time.Second); err != nil {
+	if err := s.Mark(ctx, []string{"short"}, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.mark(ctx, []string{"long"}, time.Hour); err != nil {
+	if err := s.Mark(ctx, []string{"long"}, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	advance := func(d time.Duration) {
@@ -142,7 +150,7 @@ func TestGenerationEnd(t *testing.T) {
 		{10 * time.Second, 1},
 		{1000 * time.Hour, 125 * 3600},
 	} {
-		end := generationEnd(now, tc.ttl)
+		end := generationEnd(now, tc.ttl, 8)
 		exp := now.Add(tc.ttl).Unix()
 		if end < exp || end-exp >= tc.step || end%tc.step != 0 {
 			t.Errorf("ttl %v: end %d, expiry %d, want the next multiple of %d", tc.ttl, end, exp, tc.step)
@@ -153,28 +161,22 @@ func TestGenerationEnd(t *testing.T) {
 func TestSeenRefusesBadCalls(t *testing.T) {
 	b := openBus(t)
 	s := newTestSeen(b, nil)
-	t.Cleanup(s.close)
+	t.Cleanup(s.Close)
 	ctx := context.Background()
-	if err := s.mark(ctx, []string{"ok", ""}, 0); err == nil || !strings.Contains(err.Error(), "empty") {
-		t.Errorf("empty key: %v", err)
-	}
-	if _, err := s.seen(ctx, seenKeys("k", maxStateEntries+1)); err == nil || !strings.Contains(err.Error(), "too many") {
-		t.Errorf("too many keys: %v", err)
-	}
-	if err := s.mark(ctx, []string{"k"}, -time.Second); err == nil {
+	if err := s.Mark(ctx, []string{"k"}, -time.Second); err == nil {
 		t.Error("a negative ttl was accepted")
 	}
 	// A message of an unknown format is skipped, not misread.
 	seenOf(t, s, []string{"k"}) // creates the stream
-	if _, err := b.JetStream().Publish(ctx, s.subject, []byte{9, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8}); err != nil {
+	if _, err := b.JetStream().Publish(ctx, s.opts.Subject, []byte{9, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8}); err != nil {
 		t.Fatal(err)
 	}
 	if got := seenOf(t, s, []string{"k"}); got[0] {
 		t.Error("a key never marked is seen")
 	}
-	var none services
-	if _, err := none.Seen(ctx, []string{"k"}); !errors.Is(err, ErrNoState) {
-		t.Errorf("without JetStream: %v", err)
+	s.Close()
+	if err := s.Mark(ctx, []string{"k"}, 0); !errors.Is(err, ErrClosed) {
+		t.Errorf("after Close: %v", err)
 	}
 }
 
@@ -182,18 +184,18 @@ func TestSeenRefusesBadCalls(t *testing.T) {
 // then MarkSeen of them.
 func BenchmarkSeenSetCycle(b *testing.B) {
 	bu := openBus(b)
-	s := newSeenSet(bu, "bench", 1, 48*time.Hour, slog.New(slog.DiscardHandler), nil)
-	defer s.close()
+	s := New(bu, Options{Stream: "SB_SEEN_bench", Subject: "sb.seen.bench", TTL: 48 * time.Hour})
+	defer s.Close()
 	ctx := context.Background()
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
 		keys := seenKeys(fmt.Sprintf("b%d", i), 1000)
 		i++
-		if _, err := s.seen(ctx, keys); err != nil {
+		if _, err := s.Seen(ctx, keys); err != nil {
 			b.Fatal(err)
 		}
-		if err := s.mark(ctx, keys, 0); err != nil {
+		if err := s.Mark(ctx, keys, 0); err != nil {
 			b.Fatal(err)
 		}
 	}

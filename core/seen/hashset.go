@@ -1,4 +1,4 @@
-package pluginhost
+package seen
 
 import "math/bits"
 
