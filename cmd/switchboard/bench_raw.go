@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/switchboard-cdp/switchboard/core/bus"
+	"github.com/switchboard-cdp/switchboard/core/config"
 )
 
 // benchRawResult is what the raw JetStream phase measured.
@@ -35,7 +36,7 @@ type benchRaw struct {
 
 // openBenchRaw starts the embedded server storing under storeDir.
 func openBenchRaw(ctx context.Context, storeDir string) (*benchRaw, error) {
-	b, err := bus.Open(ctx, bus.Options{StoreDir: storeDir, Name: "switchboard-bench"})
+	b, err := bus.Open(ctx, bus.Options{StoreDir: storeDir, Name: "switchboard-bench", DuplicateWindow: config.DefaultDuplicateWindowEmbedded})
 	if err != nil {
 		return nil, err
 	}

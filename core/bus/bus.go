@@ -44,9 +44,10 @@ type Options struct {
 	Stream   string // default "EVENTS"
 	Replicas int    // default 1
 	// DuplicateWindow is the events stream's Nats-Msg-Id window (default
-	// 5s; JetStream's own default is 2m). Each id in it costs ~170 B of
-	// server memory, in objects the garbage collector scans every cycle;
-	// ingest's longer messageId dedupe is core/seen's.
+	// 2m, JetStream's). Each id in it costs ~170 B of server memory, in
+	// objects the garbage collector scans every cycle; serve keeps it
+	// short with an embedded server (config.DefaultDuplicateWindowEmbedded)
+	// and dedupes messageIds for longer with core/seen.
 	DuplicateWindow time.Duration
 	Retention       time.Duration // default 168h
 	MaxBytes        int64         // 0: unlimited
@@ -71,7 +72,7 @@ func (o *Options) defaults() {
 		o.Replicas = 1
 	}
 	if o.DuplicateWindow == 0 {
-		o.DuplicateWindow = 5 * time.Second
+		o.DuplicateWindow = 2 * time.Minute
 	}
 	if o.Retention == 0 {
 		o.Retention = 168 * time.Hour

@@ -145,7 +145,7 @@ func TestDefaults(t *testing.T) {
 		StoreDir:        "./data",
 		Replicas:        1,
 		DedupeWindow:    30 * time.Second,
-		DuplicateWindow: 5 * time.Second,
+		DuplicateWindow: 2 * time.Second,
 		Retention:       168 * time.Hour,
 		Stream:          "EVENTS",
 	}
@@ -683,5 +683,28 @@ func TestTealiumSource(t *testing.T) {
 	_, err = Parse("t.yaml", []byte(twice), env(map[string]string{"TEALIUM_KEY": "k"}))
 	if err == nil || err.Error() != "t.yaml:23:14: sources.tag3.account: same account and profile as sources.tag (line 2): requests could not tell them apart; give one a different profile or datasource" {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// TestDuplicateWindowDefaultsByMode: JetStream's Nats-Msg-Id window is
+// short when the server runs inside serve, JetStream's own default on an
+// external cluster, and what the file says when it says one.
+func TestDuplicateWindowDefaultsByMode(t *testing.T) {
+	for _, tc := range []struct {
+		nats string
+		want time.Duration
+	}{
+		{"store_dir: ./data", DefaultDuplicateWindowEmbedded},
+		{"url: nats://n1:4222", DefaultDuplicateWindowExternal},
+		{"url: nats://n1:4222\n  duplicate_window: 30s", 30 * time.Second},
+	} {
+		data := "nats:\n  " + tc.nats + "\nsources:\n  web: {type: segment, write_keys: [k]}\n"
+		c, err := Parse("f.yaml", []byte(data), nil)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.nats, err)
+		}
+		if c.NATS.DuplicateWindow != tc.want {
+			t.Errorf("%q: duplicate_window %v; want %v", tc.nats, c.NATS.DuplicateWindow, tc.want)
+		}
 	}
 }

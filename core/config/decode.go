@@ -20,7 +20,6 @@ const (
 	defaultMaxHeaderBytes = 64 << 10
 	defaultShutdownGrace  = 25 * time.Second
 	defaultDedupeWindow   = 30 * time.Second
-	defaultDuplicateWin   = 5 * time.Second
 	defaultRetention      = 168 * time.Hour
 )
 

@@ -73,12 +73,11 @@ func withDefaults(file string) *Config {
 			ShutdownGrace:  defaultShutdownGrace,
 		},
 		NATS: NATS{
-			StoreDir:        "./data",
-			Replicas:        1,
-			DedupeWindow:    defaultDedupeWindow,
-			DuplicateWindow: defaultDuplicateWin,
-			Retention:       defaultRetention,
-			Stream:          "EVENTS",
+			StoreDir:     "./data",
+			Replicas:     1,
+			DedupeWindow: defaultDedupeWindow,
+			Retention:    defaultRetention,
+			Stream:       "EVENTS",
 		},
 		env: map[position]envNote{},
 	}
@@ -86,6 +85,11 @@ func withDefaults(file string) *Config {
 
 // finish applies the defaults that depend on other fields.
 func (p *parser) finish() {
+	dup := DefaultDuplicateWindowEmbedded
+	if p.cfg.NATS.URL != "" {
+		dup = DefaultDuplicateWindowExternal
+	}
+	orDefault(p, "nats.duplicate_window", &p.cfg.NATS.DuplicateWindow, dup)
 	for name, s := range p.cfg.Sources {
 		if s.Type == "tealium" {
 			if s.Profile == "" {

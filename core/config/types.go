@@ -48,7 +48,8 @@ type NATS struct {
 	Replicas     int           `yaml:"replicas"`      // default 1
 	DedupeWindow time.Duration `yaml:"dedupe_window"` // default 30s: ingest's messageId dedupe (core/seen)
 	// DuplicateWindow is JetStream's Nats-Msg-Id window on the events
-	// stream, default 5s.
+	// stream: DefaultDuplicateWindowEmbedded or, with URL set,
+	// DefaultDuplicateWindowExternal.
 	DuplicateWindow time.Duration `yaml:"duplicate_window"`
 	Retention       time.Duration `yaml:"retention"`   // default 168h
 	MaxBytes        int64         `yaml:"max_bytes"`   // stream size cap; 0: unlimited (new events refused when the store is full)
@@ -161,6 +162,18 @@ const (
 	DefaultRetryMaxAttempts = 20
 	DefaultRetryBackoff     = time.Second
 	DefaultRetryMaxBackoff  = 10 * time.Minute
+)
+
+// Defaults of nats.duplicate_window, JetStream's Nats-Msg-Id window. Each
+// id in it costs ~170 B of the NATS server's memory, in objects its
+// garbage collector scans on every cycle: in serve's own process when the
+// server is embedded, so the window is kept to what ingest's seen set
+// does not cover (the same event in two requests at once). An external
+// cluster keeps JetStream's default, which also covers resends after an
+// acknowledgement lost in a leader election.
+const (
+	DefaultDuplicateWindowEmbedded = 2 * time.Second
+	DefaultDuplicateWindowExternal = 2 * time.Minute
 )
 
 // Defaults of a Tealium source.
