@@ -1,6 +1,7 @@
 package mapping
 
 import (
+	"hash"
 	"time"
 	"unsafe"
 )
@@ -53,6 +54,7 @@ type boxes struct {
 	items  []any       // the elements of arrays made on the fast path
 	sizes  boxSizes    // the sizes to start with
 	counts boxSizes    // how much was handed out
+	sha    hash.Hash   // digestOf's, made on first use
 }
 
 // boxSizes are numbers of strings, numbers, lists, bytes and items.

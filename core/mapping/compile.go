@@ -266,7 +266,11 @@ func (k *compiler) shape(n, key *yaml.Node, full, rel string, depth int) *shape 
 			}
 			if f := k.shape(vn, kn, child(full, kn.Value), child(rel, kn.Value), depth+1); f != nil {
 				s.keys = append(s.keys, kn.Value)
-				s.names = append(s.names, string(append(appendString([]byte{','}, kn.Value), ':')))
+				name := string(append(appendString([]byte{','}, kn.Value), ':'))
+				var padded paddedName
+				copy(padded[:], name)
+				s.names = append(s.names, name)
+				s.padded = append(s.padded, padded)
 				s.fields = append(s.fields, f)
 			}
 		}
@@ -298,7 +302,7 @@ func (k *compiler) scalar(n, key *yaml.Node, full, rel string) *shape {
 			k.problem(n, full, "not a valid boolean")
 			return nil
 		}
-		return &shape{kind: literalShape, value: b}
+		return literal(b)
 	case "!!int":
 		var v any
 		if err := n.Decode(&v); err != nil {
@@ -307,13 +311,13 @@ func (k *compiler) scalar(n, key *yaml.Node, full, rel string) *shape {
 		}
 		switch x := v.(type) {
 		case int:
-			return &shape{kind: literalShape, value: x}
+			return literal(x)
 		case int64:
-			return &shape{kind: literalShape, value: int(x)}
+			return literal(int(x))
 		case uint64:
-			return &shape{kind: literalShape, value: float64(x)}
+			return literal(float64(x))
 		case float64:
-			return &shape{kind: literalShape, value: x}
+			return literal(x)
 		}
 		k.problem(n, full, "not a valid number")
 		return nil
@@ -327,13 +331,19 @@ func (k *compiler) scalar(n, key *yaml.Node, full, rel string) *shape {
 			k.problem(n, full, "%s cannot be sent as JSON", k.show(n, "infinity or NaN"))
 			return nil
 		}
-		return &shape{kind: literalShape, value: f}
+		return literal(f)
 	case "!!str":
 		l, ok := k.expression(n, key, full, rel)
 		if !ok {
 			return nil
 		}
 		k.leaves = append(k.leaves, l)
+		if c, ok := l.tree.Node.(*ast.StringNode); ok {
+			// A string constant, such as '"website"', is written as
+			// a literal; the expression is still evaluated, as every
+			// other, but its value is not needed.
+			return literal(c.Value)
+		}
 		return &shape{kind: exprShape, leaf: len(k.leaves) - 1}
 	case "!!timestamp":
 		v := k.show(n, "2024-01-01")
@@ -343,6 +353,14 @@ func (k *compiler) scalar(n, key *yaml.Node, full, rel string) *shape {
 		k.problem(n, full, "YAML tag %s is not supported here; write an expression", tag)
 		return nil
 	}
+}
+
+// literal is the shape of a literal value of map: other than null (a
+// boolean, a finite number or a string), with its JSON, which Apply writes
+// as it is.
+func literal(v any) *shape {
+	b, _ := appendJSON(nil, v, 0) // cannot fail for these values
+	return &shape{kind: literalShape, value: v, json: string(b)}
 }
 
 // expression parses and type-checks one expression scalar.

@@ -21,11 +21,10 @@ const maxEncodeDepth = 1000
 func appendShape(b []byte, s *shape, values []any) ([]byte, bool, error) {
 	switch s.kind {
 	case literalShape:
-		if s.value == nil {
+		if s.json == "" {
 			return b, false, nil
 		}
-		out, err := appendJSON(b, s.value, 0)
-		return out, err == nil, err
+		return append(b, s.json...), true, nil
 	case exprShape:
 		v := values[s.leaf]
 		if v == nil {
@@ -44,18 +43,33 @@ func appendShape(b []byte, s *shape, values []any) ([]byte, bool, error) {
 			mark := len(b)
 			if s.kind == objectShape {
 				name := s.names[i]
-				if mark == start+1 {
-					name = name[1:] // the first field: no comma
+				switch {
+				case mark == start+1:
+					b = append(b, name[1:]...) // the first field: no comma
+				case len(name) <= len(paddedName{}) && cap(b)-mark >= len(paddedName{}):
+					// The name padded, within b's capacity; the
+					// padding is cut off and written over next.
+					*(*paddedName)(b[mark : mark+len(paddedName{})]) = s.padded[i]
+					b = b[:mark+len(name)]
+				default:
+					b = append(b, name...)
 				}
-				b = append(b, name...)
 			} else if mark > start+1 {
 				b = append(b, ',')
 			}
 			var ok bool
 			var err error
-			if f.kind == exprShape {
-				// Most fields are expressions: their values are
-				// written here, without a call of appendShape.
+			// Most fields are expressions and literals: they are
+			// written here, without a call of appendShape.
+			switch f.kind {
+			case literalShape:
+				if f.json == "" {
+					b = b[:mark]
+					continue
+				}
+				b = append(b, f.json...)
+				continue
+			case exprShape:
 				switch v := values[f.leaf].(type) {
 				case nil:
 					b = b[:mark]
@@ -68,7 +82,7 @@ func appendShape(b []byte, s *shape, values []any) ([]byte, bool, error) {
 					b, err = appendJSON(b, v, 0)
 					ok = err == nil
 				}
-			} else {
+			default:
 				b, ok, err = appendShape(b, f, values)
 			}
 			if err != nil {

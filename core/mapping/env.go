@@ -576,6 +576,11 @@ func (d *decoder) members(t *into) error {
 			}
 			var err error
 			switch {
+			case t.fields != nil && plain && kind == stringField:
+				// The usual field, as fieldString reads it.
+				if r != nil {
+					t.slots[r.slot] = d.boxes.string(str)
+				}
 			case t.fields != nil && plain:
 				err = d.fieldString(kind, r, str, t.slots)
 			case t.fields != nil:

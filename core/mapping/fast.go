@@ -63,21 +63,26 @@ type access struct {
 	rest []any  // ...and the keys still to follow from it
 }
 
-func (a *access) get(f *frame) (any, bool) {
-	if f.env == nil {
-		// The slots hold what the projection decoded, and so does
-		// everything under them: values of types the fast path handles.
-		v := f.slots[a.slot]
-		switch {
-		case v == poison:
-			return nil, false
-		case len(a.rest) == 0:
-			return v, true
+// fn returns the fastFn reading a: a closure rather than the method value
+// a.get, whose wrapper would be one more call for each of the many reads.
+func (a *access) fn() fastFn {
+	return func(f *frame) (any, bool) {
+		if f.env == nil {
+			// The slots hold what the projection decoded, and so does
+			// everything under them: values of types the fast path
+			// handles.
+			v := f.slots[a.slot]
+			switch {
+			case v == poison:
+				return nil, false
+			case len(a.rest) == 0:
+				return v, true
+			}
+			return fetchKeys(v, a.rest)
 		}
-		return fetchKeys(v, a.rest)
+		v, ok := fetchKeys(f.env[a.name], a.keys)
+		return v, ok && handled(v)
 	}
-	v, ok := fetchKeys(f.env[a.name], a.keys)
-	return v, ok && handled(v)
 }
 
 // poison is the value of a slot under an event value that is not an
@@ -171,7 +176,7 @@ func (c *fastCompiler) compile(n ast.Node) (fastFn, bool) {
 		}
 		a := &access{name: x.Value}
 		c.accesses = append(c.accesses, a)
-		return a.get, true
+		return a.fn(), true
 	case *ast.CallNode:
 		return c.call(x)
 	case *ast.BuiltinNode:
@@ -340,7 +345,7 @@ func (c *fastCompiler) call(x *ast.CallNode) (fastFn, bool) {
 			if _, field := fieldTypes[id.Value]; field {
 				a := &access{name: id.Value, keys: m.keys}
 				c.accesses = append(c.accesses, a)
-				return a.get, true
+				return a.fn(), true
 			}
 		}
 		base, ok := c.compile(x.Arguments[0])
@@ -729,7 +734,8 @@ func (c *fastCompiler) binary(x *ast.BinaryNode) (fastFn, bool) {
 			if !ok {
 				return nil, false
 			}
-			if !isNil(v) {
+			// A string, the usual value, is not nil: no call of isNil.
+			if _, isString := v.(string); isString || !isNil(v) {
 				return v, true
 			}
 			return r(f)
@@ -737,6 +743,12 @@ func (c *fastCompiler) binary(x *ast.BinaryNode) (fastFn, bool) {
 	case "==", "!=":
 		ne := x.Operator == "!="
 		return both(l, r, func(_ *frame, a, b any) (any, bool) {
+			// Strings, the usual case, as runtime.Equal compares them.
+			if x, ok := a.(string); ok {
+				if y, ok := b.(string); ok {
+					return (x == y) != ne, true
+				}
+			}
 			return runtime.Equal(a, b) != ne, true
 		}), true
 	case "&&", "and":
@@ -782,6 +794,7 @@ type fastProg struct {
 	// sizes is what the last event boxed (box.go), to size the next
 	// one's arrays in one go: in Apply, and in Map.
 	sizes, envSizes sizeHint
+	outSize         atomic.Int32 // the length of the last output of Apply
 }
 
 // sizeHint keeps boxSizes for the next evaluation.
@@ -1055,7 +1068,6 @@ type fastState struct {
 	slots []any
 	vals  []any
 	env   Env // the fields the VM parts read
-	buf   []byte
 	vm    vm.VM
 	frame frame
 }
@@ -1077,7 +1089,7 @@ func (st *fastState) release() bool {
 	clear(st.vm.Variables)
 	st.frame = frame{}
 	keep := st.arena.reset()
-	return keep && cap(st.buf) <= 64<<10 && cap(st.dec.stack) <= 1024 && cap(st.dec.keys) <= 1024
+	return keep && cap(st.dec.stack) <= 1024 && cap(st.dec.keys) <= 1024
 }
 
 // applyFast is Apply on the fast path; ok is false when it gave up and the
@@ -1166,15 +1178,18 @@ func (p *Program) applyFast(data []byte) (out []byte, matched, ok bool) {
 	if fp.slowProg != nil && !fp.runSlow(&st.vm, f.mem, map[string]any(st.env), vals) {
 		return nil, false, false
 	}
-	b, wrote, err := appendShape(st.buf[:0], p.out, vals)
+	// The output is written straight into the slice returned, made at the
+	// size of the last one (with room to spare) so that it rarely grows.
+	size := fp.outSize.Load()
+	b, wrote, err := appendShape(make([]byte, 0, size+size/16+16), p.out, vals)
 	if err != nil {
 		return nil, false, false
 	}
 	if !wrote {
 		b = append(b[:0], "{}"...)
 	}
-	st.buf = b
-	// Appending to nil, not copying into make([]byte, 0, len(b)): growslice
-	// does not zero the memory it copies over, make would.
-	return append([]byte(nil), b...), true, true
+	if n := int32(min(len(b), 1<<20)); n != size {
+		fp.outSize.Store(n)
+	}
+	return b, true, true
 }

@@ -101,7 +101,14 @@ func digestOf(b *boxes, s string) any {
 		return nil
 	}
 	sum := (*[sha256.Size]byte)(b.newBytes(sha256.Size))
-	*sum = sha256.Sum256(unsafe.Slice(unsafe.StringData(s), len(s))) // only read
+	// Apply's boxes are reused from event to event, and so is their
+	// hash, which Sum256 would make afresh for each digest.
+	if b.sha == nil {
+		b.sha = sha256.New()
+	}
+	b.sha.Reset()
+	b.sha.Write(unsafe.Slice(unsafe.StringData(s), len(s))) // only read
+	b.sha.Sum(sum[:0])
 	return digestOutput(sum)
 }
 
@@ -115,20 +122,28 @@ func appendDigest(b []byte, sum *[sha256.Size]byte) []byte {
 	return b
 }
 
-// putHex writes a digest in lowercase hex, four bytes at a time: their
-// eight nibbles are spread into the bytes of a word, the first in the top
-// byte, and made digits together: '0'+n, plus 'a'-'0'-10 = 39 where n > 9
-// (n+6 carries into bit 4 just then).
+// putHex writes a digest in lowercase hex, the two digits of each byte
+// from hexPairs, four bytes a round: loads and stores, about half the
+// instructions of spreading the nibbles of a word and making them digits
+// together.
 func putHex(hex *[2 * sha256.Size]byte, sum *[sha256.Size]byte) {
 	for i := 0; i < sha256.Size; i += 4 {
-		x := uint64(binary.BigEndian.Uint32(sum[i:]))
-		x = (x | x<<16) & 0x0000ffff0000ffff
-		x = (x | x<<8) & 0x00ff00ff00ff00ff
-		x = (x | x<<4) & 0x0f0f0f0f0f0f0f0f
-		x += 0x3030303030303030 + ((x+0x0606060606060606)>>4&0x0101010101010101)*39
-		binary.BigEndian.PutUint64(hex[2*i:], x)
+		binary.LittleEndian.PutUint16(hex[2*i:], hexPairs[sum[i]])
+		binary.LittleEndian.PutUint16(hex[2*i+2:], hexPairs[sum[i+1]])
+		binary.LittleEndian.PutUint16(hex[2*i+4:], hexPairs[sum[i+2]])
+		binary.LittleEndian.PutUint16(hex[2*i+6:], hexPairs[sum[i+3]])
 	}
 }
+
+// hexPairs holds the two lowercase hex digits of each byte, the first in
+// the low byte (so a little-endian store writes it first).
+var hexPairs = func() (t [256]uint16) {
+	const digits = "0123456789abcdef"
+	for c := range t {
+		t[c] = uint16(digits[c>>4]) | uint16(digits[c&0xf])<<8
+	}
+	return t
+}()
 
 // fastCase is lower (upper: upper) in fastFuncs.
 func fastCase(upper bool) func(b *boxes, a any) (any, bool) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -197,6 +198,32 @@ func TestApplyOrder(t *testing.T) {
 	}
 	if want := `{"z":1,"a":"x","m":{"c":1,"b":2}}`; string(out) != want {
 		t.Errorf("got %s, want %s", out, want)
+	}
+}
+
+// TestApplyNames checks the field names Apply writes, which it copies
+// padded when they are short (paddedName): of every length around the
+// padding's, after and before fields that are left out, nested, and with
+// characters JSON escapes.
+func TestApplyNames(t *testing.T) {
+	var body, fields strings.Builder
+	body.WriteString("    map:\n      gone: properties.missing\n      o:\n")
+	for n := 1; n <= 40; n++ {
+		name := strings.Repeat("k", n)
+		fmt.Fprintf(&body, "        %s: %d\n        %s_gone: properties.missing\n", name, n, name)
+		fmt.Fprintf(&fields, ",%q:%d", name, n)
+	}
+	body.WriteString("        'q\"<&>': '\"x\"'\n      last: 1\n")
+	want := `{"o":{` + fields.String()[1:] + `,"q\"<&>":"x"},"last":1}`
+	p := mustCompile(t, body.String())
+	for _, event := range []string{`{"type":"track"}`, `{"type":"track","properties":{"a":1}}`} {
+		out, _, err := p.Apply([]byte(event))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(out) != want {
+			t.Errorf("got  %s\nwant %s", out, want)
+		}
 	}
 }
 

@@ -35,8 +35,18 @@ type shape struct {
 	names  []string // objectShape: the names as JSON, with a comma before them and a colon after
 	fields []*shape // objectShape: values; arrayShape: items
 	value  any      // literalShape
+	json   string   // literalShape: value as JSON; "" for null, which is left out
 	leaf   int      // exprShape: index of its expression's value
+
+	// objectShape: names, padded to be copied whole (see paddedName).
+	padded []paddedName
 }
+
+// paddedName is a name of an object of map: as JSON (see shape.names)
+// padded with zeros, unless it is longer. appendShape copies it whole, a
+// value of fixed size, and then cuts the padding off: a few moves, where
+// appending the name is a call of memmove for every field written.
+type paddedName [32]byte
 
 type shapeKind uint8
 
