@@ -145,7 +145,7 @@ func TestDefaults(t *testing.T) {
 		StoreDir:        "./data",
 		Replicas:        1,
 		DedupeWindow:    30 * time.Second,
-		DuplicateWindow: 2 * time.Second,
+		DuplicateWindow: 500 * time.Millisecond,
 		Retention:       168 * time.Hour,
 		Stream:          "EVENTS",
 	}

@@ -168,11 +168,12 @@ const (
 // id in it costs ~170 B of the NATS server's memory, in objects its
 // garbage collector scans on every cycle: in serve's own process when the
 // server is embedded, so the window is kept to what ingest's seen set
-// does not cover (the same event in two requests at once). An external
+// does not cover: the same event in two requests at once, each published
+// before the other was acknowledged. An external
 // cluster keeps JetStream's default, which also covers resends after an
 // acknowledgement lost in a leader election.
 const (
-	DefaultDuplicateWindowEmbedded = 2 * time.Second
+	DefaultDuplicateWindowEmbedded = 500 * time.Millisecond
 	DefaultDuplicateWindowExternal = 2 * time.Minute
 )
 
