@@ -28,6 +28,7 @@ type benchAllOptions struct {
 	latencySecs float64
 	latencyRate float64
 	ingestRate  float64
+	ingestSecs  float64
 	connections int
 	micro       bool
 	microCount  int
@@ -48,7 +49,8 @@ func newBenchAllCmd(g *globals) *cobra.Command {
   1. the ceiling: raw JetStream async publish and fetch+ack of the same
      messages on the same kind of store;
   2. ingest: Segment /v1/batch, 100 events per request, closed loop
-     (throughput, RSS) and open loop at --ingest-rate (request latency);
+     (throughput, RSS) and open loop at --ingest-rate for --ingest-seconds
+     (request latency and RSS under sustained load);
   3. end to end: ingest → pipeline → meta-capi plugin → the Graph API
      emulator (throughput; and sent→delivered latency at --latency-rate),
      Segment → webhook (array mode) throughput, and the webhook pipeline's
@@ -69,6 +71,7 @@ not a failure: the exit status is 1 only if a stage could not run.`,
 	f.IntVar(&o.ingest, "ingest-events", 300_000, "events per ingest round (and per raw ceiling round)")
 	f.IntVar(&o.e2e, "e2e-events", 150_000, "events per end-to-end throughput round")
 	f.Float64Var(&o.ingestRate, "ingest-rate", 50_000, "offered events/s of the ingest latency round")
+	f.Float64Var(&o.ingestSecs, "ingest-seconds", 30, "length of the ingest latency round (sustained load: JetStream's and the GC's steady state)")
 	f.Float64Var(&o.latencyRate, "latency-rate", 5_000, "offered events/s of the end-to-end latency round")
 	f.Float64Var(&o.latencySecs, "latency-seconds", 12, "length of the end-to-end latency round")
 	f.IntVar(&o.connections, "connections", 16, "concurrent keep-alive connections")
@@ -132,7 +135,7 @@ type benchMachine struct {
 }
 
 func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
-	if o.rounds < 1 || o.ingest < 1 || o.e2e < 1 || o.connections < 1 || o.ingestRate <= 0 || o.latencyRate <= 0 || o.latencySecs <= 0 {
+	if o.rounds < 1 || o.ingest < 1 || o.e2e < 1 || o.connections < 1 || o.ingestRate <= 0 || o.ingestSecs <= 0 || o.latencyRate <= 0 || o.latencySecs <= 0 {
 		return errors.New("bench: --rounds, --ingest-events, --e2e-events, --connections, the rates and --latency-seconds must be positive")
 	}
 	run := map[string]bool{}
@@ -226,7 +229,7 @@ func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
 			add("ingest.rate", 2, "ingest /v1/batch, closed loop", "events/s", closed.EventsPerSec)
 			add("ingest.p99closed", 2, "ingest p99 request latency, closed loop", "ms", closed.P99ms)
 			add("ingest.rss", 2, "serve peak RSS, ingest", "MB", float64(closed.PeakRSS)/(1<<20))
-			openEvents := int(o.ingestRate * 6)
+			openEvents := int(o.ingestRate * o.ingestSecs)
 			ingestOpts.rate, ingestOpts.events = o.ingestRate, openEvents
 			openMeas := buildBenchPayload(rng, openEvents, 100, false)
 			progress("ingest: %d events offered at %.0f/s", openEvents, o.ingestRate)
@@ -239,6 +242,7 @@ func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
 			}
 			add("ingest.openrate", 2, fmt.Sprintf("ingest at %.0f/s offered: achieved", o.ingestRate), "events/s", open.EventsPerSec)
 			add("ingest.p99open", 2, fmt.Sprintf("ingest p99 request latency at %.0f/s", o.ingestRate), "ms", open.P99ms)
+			add("ingest.rssopen", 2, fmt.Sprintf("serve peak RSS, %.0f s at %.0f/s", o.ingestSecs, o.ingestRate), "MB", float64(open.PeakRSS)/(1<<20))
 		}
 		if !run["e2e"] {
 			continue
@@ -356,6 +360,7 @@ func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
 	target("ingest.rate", ">=", 50_000, false)
 	target("ingest.p99open", "<=", 25, false)
 	target("ingest.rss", "<=", 150, false)
+	target("ingest.rssopen", "<=", 150, false)
 	target("e2e.meta.rate", ">=", 20_000, false)
 	target("e2e.meta.p99", "<=", 2_000, false)
 	target("e2e.meta.serveRSS", "<=", 150, false)
