@@ -8,9 +8,10 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/switchboard-cdp/switchboard/internal/syncio"
 )
 
 // LogLevelEnv is the environment variable that sets the level of a plugin's
@@ -28,20 +29,9 @@ const hclogTimeFormat = hclog.TimeFormatJSON
 // processStderr is the process's standard error as it was when the program
 // started. go-plugin's Serve later points os.Stderr at a pipe of its own;
 // log lines must go to the real file, which the host reads and parses.
-var processStderr io.Writer = &lockedWriter{w: os.Stderr}
-
-// lockedWriter serialises writes, so that lines of different loggers never
+// Writes are serialised, so that lines of different loggers never
 // interleave.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
+var processStderr io.Writer = &syncio.LockedWriter{W: os.Stderr}
 
 // Logger returns the logger a plugin writes to before Configure (Configure
 // receives the same kind in Config.Logger). It writes one JSON object per

@@ -11,10 +11,11 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/switchboard-cdp/switchboard/internal/syncio"
 )
 
 // bench all is `make bench`: every stage of the system measured in one run,
@@ -174,7 +175,7 @@ func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
 	}
 	// stderr takes this goroutine's progress lines and the child
 	// processes' logs, which os/exec copies from other goroutines.
-	stderr := &lockedWriter{w: g.stderr}
+	stderr := &syncio.LockedWriter{W: g.stderr}
 	progress := func(format string, a ...any) {
 		fmt.Fprintf(stderr, "bench: "+format+"\n", a...)
 	}
@@ -495,16 +496,4 @@ func benchMachineInfo() benchMachine {
 		}
 	}
 	return m
-}
-
-// lockedWriter serialises writes to w from several goroutines.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

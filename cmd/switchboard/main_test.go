@@ -198,22 +198,8 @@ func TestServeStoresAndSurvivesRestart(t *testing.T) {
 	s.stop()
 
 	s = startServe(t, cfg)
-	ids := messageIDs(t, storedEvents(t, s.url))
-	if len(ids) != 50 {
-		t.Fatalf("after restart %d distinct messageIds stored, want 50", len(ids))
-	}
-	for id, n := range ids {
-		if n != 1 {
-			t.Errorf("messageId %s stored %d times", id, n)
-		}
-	}
-	resp, err := http.Get(s.url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if strings.Contains(string(body), testWriteKey) {
+	storedOnce(t, s.url, 50)
+	if strings.Contains(metrics(t, s.url), testWriteKey) {
 		t.Fatal("write key appears in /metrics")
 	}
 	if strings.Contains(s.logs.String(), testWriteKey) {
@@ -236,24 +222,37 @@ func TestDedupeOutlivesJetStreamWindow(t *testing.T) {
 
 	s = startServe(t, cfg)
 	postBatch(t, s.url, "a", 50) // the restarted process reloaded the ids
-	ids := messageIDs(t, storedEvents(t, s.url))
-	if len(ids) != 60 {
-		t.Fatalf("%d distinct messageIds stored, want 60", len(ids))
+	storedOnce(t, s.url, 60)
+	if body := metrics(t, s.url); !strings.Contains(body, "switchboard_ingest_dedupe_ids 60") {
+		t.Errorf("/metrics does not count the 60 ids kept:\n%s", grepLines(body, "dedupe"))
+	}
+}
+
+// storedOnce checks that source web holds want distinct messageIds, each
+// stored once.
+func storedOnce(t *testing.T, base string, want int) {
+	t.Helper()
+	ids := messageIDs(t, storedEvents(t, base))
+	if len(ids) != want {
+		t.Fatalf("%d distinct messageIds stored, want %d", len(ids), want)
 	}
 	for id, n := range ids {
 		if n != 1 {
 			t.Errorf("messageId %s stored %d times", id, n)
 		}
 	}
-	resp, err := http.Get(s.url + "/metrics")
+}
+
+// metrics is the body of GET /metrics.
+func metrics(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	if !strings.Contains(string(body), "switchboard_ingest_dedupe_ids 60") {
-		t.Errorf("/metrics does not count the 60 ids kept:\n%s", grepLines(string(body), "dedupe"))
-	}
+	return string(body)
 }
 
 func TestAdminAPIRequiresToken(t *testing.T) {

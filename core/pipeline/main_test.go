@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard-cdp/switchboard/core/bus"
+	"github.com/switchboard-cdp/switchboard/core/bus/bustest"
 	"github.com/switchboard-cdp/switchboard/core/config"
 	"github.com/switchboard-cdp/switchboard/core/event"
 	"github.com/switchboard-cdp/switchboard/core/mapping"
@@ -77,13 +78,7 @@ func pipelineStacks() string {
 
 // openBus starts an embedded JetStream in a temporary directory.
 func openBus(t testing.TB) *bus.Bus {
-	t.Helper()
-	b, err := bus.Open(context.Background(), bus.Options{StoreDir: t.TempDir(), DuplicateWindow: time.Minute})
-	if err != nil {
-		t.Fatalf("bus: %v", err)
-	}
-	t.Cleanup(b.Close)
-	return b
+	return bustest.Open(t, bus.Options{DuplicateWindow: time.Minute})
 }
 
 // testEvent is event i of source src: a track call "Buy" (every third one

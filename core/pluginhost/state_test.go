@@ -12,19 +12,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard-cdp/switchboard/core/bus"
+	"github.com/switchboard-cdp/switchboard/core/bus/bustest"
 	"github.com/switchboard-cdp/switchboard/core/seen"
 	"github.com/switchboard-cdp/switchboard/plugins"
 )
-
-func openBus(t testing.TB) *bus.Bus {
-	t.Helper()
-	b, err := bus.Open(context.Background(), bus.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	return b
-}
 
 func entries(prefix string, n int) []plugins.Entry {
 	out := make([]plugins.Entry, n)
@@ -35,7 +26,7 @@ func entries(prefix string, n int) []plugins.Entry {
 }
 
 func TestStateCreateIfAbsentInOneCall(t *testing.T) {
-	b := openBus(t)
+	b := bustest.Open(t, bus.Options{})
 	s := &services{destination: "meta", state: newState(b, "meta", 1, time.Hour)}
 	ctx := context.Background()
 
@@ -85,7 +76,7 @@ func TestStateCreateIfAbsentInOneCall(t *testing.T) {
 // caller stops waiting (a plugin's own bound, shorter than a leader
 // election) still stores its entries.
 func TestStateCreateLandsAfterTheCallerGaveUp(t *testing.T) {
-	b := openBus(t)
+	b := bustest.Open(t, bus.Options{})
 	s := &services{destination: "meta", state: newState(b, "meta", 1, time.Hour)}
 	if _, err := s.StateCreate(context.Background(), entries("warm", 1), 0); err != nil {
 		t.Fatal(err)
@@ -117,7 +108,7 @@ func count(bs []bool) int {
 }
 
 func TestStatePutGetDelete(t *testing.T) {
-	b := openBus(t)
+	b := bustest.Open(t, bus.Options{})
 	s := &services{destination: "d", state: newState(b, "d", 1, time.Hour)}
 	ctx := context.Background()
 	weird := []string{"a.b", "a=2Eb", "x y", "é", "=", "..", "*", ">", strings.Repeat("k", 1000), "tab\there"}
@@ -166,7 +157,7 @@ func TestStatePutGetDelete(t *testing.T) {
 }
 
 func TestStateTTLExpires(t *testing.T) {
-	b := openBus(t)
+	b := bustest.Open(t, bus.Options{})
 	s := &services{destination: "d", state: newState(b, "d", 1, time.Hour)}
 	ctx := context.Background()
 	if _, err := s.StateCreate(ctx, []plugins.Entry{{Key: "short", Value: []byte("1")}}, time.Second); err != nil {
@@ -250,7 +241,7 @@ func TestCounters(t *testing.T) {
 }
 
 func TestPluginUsesStateAndCountersThroughTheHost(t *testing.T) {
-	b := openBus(t)
+	b := bustest.Open(t, bus.Options{})
 	reg := prometheus.NewRegistry()
 	opts := testOptions(t)
 	opts.Bus, opts.Registerer = b, reg
@@ -273,7 +264,7 @@ func TestPluginUsesStateAndCountersThroughTheHost(t *testing.T) {
 }
 
 func BenchmarkStateCreate1000(b *testing.B) {
-	bu := openBus(b)
+	bu := bustest.Open(b, bus.Options{})
 	s := newState(bu, "bench", 1, time.Hour)
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -291,7 +282,7 @@ func BenchmarkStateCreate1000(b *testing.B) {
 // TestSeenServicesRefuseBadCalls: the plugin-facing Seen and MarkSeen
 // apply the state services' limits, and need JetStream.
 func TestSeenServicesRefuseBadCalls(t *testing.T) {
-	b := openBus(t)
+	b := bustest.Open(t, bus.Options{})
 	s := &services{destination: "meta", seen: seen.New(b, seen.Options{Stream: "SB_SEEN_meta", Subject: "sb.seen.meta", TTL: time.Hour})}
 	t.Cleanup(s.close)
 	ctx := context.Background()

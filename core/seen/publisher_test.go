@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/switchboard-cdp/switchboard/core/bus"
+	"github.com/switchboard-cdp/switchboard/core/bus/bustest"
 )
 
 func messages(prefix string, n int) []bus.Message {
@@ -29,7 +30,7 @@ func (f *failing) Publish(context.Context, []bus.Message) (bus.PublishResult, er
 }
 
 func TestPublisherStoresEachIDOnce(t *testing.T) {
-	b := openBus(t)
+	b := bustest.Open(t, bus.Options{})
 	set := New(b, Options{Stream: "SB_INGEST_IDS", Subject: "sb.ingest.ids", TTL: time.Hour, Steps: 2})
 	t.Cleanup(set.Close)
 	ctx := context.Background()

@@ -296,12 +296,29 @@ func generationEnd(now time.Time, ttl time.Duration, steps int) int64 {
 // Seen reports for each key whether it was marked within its time to
 // live, once the set has loaded the stream (or ctx ends).
 func (s *Set) Seen(ctx context.Context, keys []string) ([]bool, error) {
+	out := make([]bool, len(keys))
+	return out, s.Contains(ctx, hashAll(keys), out)
+}
+
+// hashAll is the Hash of each key.
+func hashAll(keys []string) []uint64 {
 	hashes := make([]uint64, len(keys))
 	for i, k := range keys {
 		hashes[i] = Hash(k)
 	}
-	out := make([]bool, len(keys))
-	return out, s.Contains(ctx, hashes, out)
+	return hashes
+}
+
+// encode is a message of the stream: hashes marked in the generation
+// ending at end.
+func encode(end int64, hashes []uint64) []byte {
+	data := make([]byte, header, header+8*len(hashes))
+	data[0] = format
+	binary.BigEndian.PutUint64(data[1:], uint64(end))
+	for _, h := range hashes {
+		data = binary.BigEndian.AppendUint64(data, h)
+	}
+	return data
 }
 
 // Contains sets out[i] to whether hashes[i] (a Hash) was marked within its
@@ -310,13 +327,22 @@ func (s *Set) Contains(ctx context.Context, hashes []uint64, out []bool) error {
 	if len(hashes) == 0 {
 		return nil
 	}
-	if err := s.Start(ctx); err != nil {
-		return err
+	select {
+	case <-s.done:
+		return ErrClosed
+	default:
 	}
 	select {
-	case <-s.ready:
-	case <-ctx.Done():
-		return fmt.Errorf("seen set %s: still loading the marks already stored: %w", s.opts.Stream, ctx.Err())
+	case <-s.ready: // started and loaded: the usual case
+	default:
+		if err := s.Start(ctx); err != nil {
+			return err
+		}
+		select {
+		case <-s.ready:
+		case <-ctx.Done():
+			return fmt.Errorf("seen set %s: still loading the marks already stored: %w", s.opts.Stream, ctx.Err())
+		}
 	}
 	now := s.now().Unix()
 	s.mu.RLock()
@@ -359,12 +385,7 @@ func (s *Set) Mark(ctx context.Context, keys []string, ttl time.Duration) error 
 	}
 	now := s.now()
 	end := generationEnd(now, ttl, s.opts.Steps)
-	data := make([]byte, header, header+8*len(keys))
-	data[0] = format
-	binary.BigEndian.PutUint64(data[1:], uint64(end))
-	for _, k := range keys {
-		data = binary.BigEndian.AppendUint64(data, Hash(k))
-	}
+	data := encode(end, hashAll(keys))
 	s.apply(data)
 	return s.store(ctx, now, end, data)
 }
@@ -433,12 +454,7 @@ func (s *Set) storeNotes() {
 	s.noteMu.Unlock()
 	now := s.now()
 	for end, hashes := range notes {
-		data := make([]byte, header, header+8*len(hashes))
-		data[0] = format
-		binary.BigEndian.PutUint64(data[1:], uint64(end))
-		for _, h := range hashes {
-			data = binary.BigEndian.AppendUint64(data, h)
-		}
+		data := encode(end, hashes)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err := s.store(ctx, now, end, data)
 		cancel()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboard-cdp/switchboard/core/bus"
+	"github.com/switchboard-cdp/switchboard/core/bus/bustest"
 )
 
 func seenKeys(prefix string, n int) []string {
@@ -23,16 +24,6 @@ func newTestSeen(b *bus.Bus, gauge func(float64)) *Set {
 	return New(b, Options{Stream: "SB_SEEN_meta", Subject: "sb.seen.meta", TTL: time.Hour, Keys: gauge})
 }
 
-func openBus(t testing.TB) *bus.Bus {
-	t.Helper()
-	b, err := bus.Open(context.Background(), bus.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	return b
-}
-
 func seenOf(t *testing.T, s *Set, keys []string) []bool {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -45,7 +36,7 @@ func seenOf(t *testing.T, s *Set, keys []string) []bool {
 }
 
 func TestSeenMarksAndAnswers(t *testing.T) {
-	b := openBus(t)
+	b := bustest.Open(t, bus.Options{})
 	var mu sync.Mutex
 	var gauge float64
 	s := newTestSeen(b, func(v float64) { mu.Lock(); gauge = v; mu.Unlock() })
@@ -77,7 +68,7 @@ func TestSeenMarksAndAnswers(t *testing.T) {
 // second serve process, or this one restarted) loads every mark before it
 // answers, and receives marks the first makes later.
 func TestSeenIsSharedAndSurvivesRestart(t *testing.T) {
-	b := openBus(t)
+	b := bustest.Open(t, bus.Options{})
 	ctx := context.Background()
 	first := newTestSeen(b, nil)
 	t.Cleanup(first.Close)
@@ -107,7 +98,7 @@ func TestSeenIsSharedAndSurvivesRestart(t *testing.T) {
 }
 
 func TestSeenExpires(t *testing.T) {
-	b := openBus(t)
+	b := bustest.Open(t, bus.Options{})
 	clock := time.Now()
 	var mu sync.Mutex
 	s := newTestSeen(b, nil)
@@ -159,7 +150,7 @@ func TestGenerationEnd(t *testing.T) {
 }
 
 func TestSeenRefusesBadCalls(t *testing.T) {
-	b := openBus(t)
+	b := bustest.Open(t, bus.Options{})
 	s := newTestSeen(b, nil)
 	t.Cleanup(s.Close)
 	ctx := context.Background()
@@ -183,7 +174,7 @@ func TestSeenRefusesBadCalls(t *testing.T) {
 // BenchmarkSeenSetCycle is a Meta batch's dedupe work: Seen of 1,000 keys,
 // then MarkSeen of them.
 func BenchmarkSeenSetCycle(b *testing.B) {
-	bu := openBus(b)
+	bu := bustest.Open(b, bus.Options{})
 	s := New(bu, Options{Stream: "SB_SEEN_bench", Subject: "sb.seen.bench", TTL: 48 * time.Hour})
 	defer s.Close()
 	ctx := context.Background()

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard-cdp/switchboard/core/bus"
+	"github.com/switchboard-cdp/switchboard/core/bus/bustest"
 	"github.com/switchboard-cdp/switchboard/core/event"
 	"github.com/switchboard-cdp/switchboard/sources/segment"
 )
@@ -31,20 +32,6 @@ const (
 // fixedNow is the receivedAt of every request in these tests.
 var fixedNow = time.Date(2024, 5, 6, 12, 0, 0, 0, time.UTC)
 
-// openBus starts a real embedded JetStream in a temporary directory.
-func openBus(t testing.TB, opts bus.Options) *bus.Bus {
-	t.Helper()
-	if opts.StoreDir == "" {
-		opts.StoreDir = t.TempDir()
-	}
-	b, err := bus.Open(context.Background(), opts)
-	if err != nil {
-		t.Fatalf("bus.Open: %v", err)
-	}
-	t.Cleanup(b.Close)
-	return b
-}
-
 type env struct {
 	t   *testing.T
 	bus *bus.Bus
@@ -57,7 +44,7 @@ type env struct {
 // and "app" (appKey1, appKey2). edit may change the options.
 func newEnv(t *testing.T, edit func(*segment.Options)) *env {
 	t.Helper()
-	b := openBus(t, bus.Options{})
+	b := bustest.Open(t, bus.Options{})
 	reg := prometheus.NewRegistry()
 	opts := segment.Options{
 		Sources: []segment.Source{
@@ -766,7 +753,7 @@ func TestDuplicateMessageIDStoredOnce(t *testing.T) {
 
 func TestPublisherFailureIs503(t *testing.T) {
 	t.Run("full stream", func(t *testing.T) {
-		b := openBus(t, bus.Options{MaxBytes: 4096})
+		b := bustest.Open(t, bus.Options{MaxBytes: 4096})
 		h, err := segment.New(segment.Options{Sources: []segment.Source{{Name: "web", WriteKeys: []string{webKey}}}, Publisher: b})
 		if err != nil {
 			t.Fatal(err)
@@ -926,7 +913,7 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map
 }
 
 func TestNewRefusesBadOptions(t *testing.T) {
-	pub := openBus(t, bus.Options{})
+	pub := bustest.Open(t, bus.Options{})
 	cases := map[string]segment.Options{
 		"no publisher":     {Sources: []segment.Source{{Name: "web", WriteKeys: []string{"k"}}}},
 		"dotted name":      {Publisher: pub, Sources: []segment.Source{{Name: "a.b", WriteKeys: []string{"k"}}}},

@@ -18,23 +18,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard-cdp/switchboard/core/bus"
+	"github.com/switchboard-cdp/switchboard/core/bus/bustest"
 	"github.com/switchboard-cdp/switchboard/core/event"
 	"github.com/switchboard-cdp/switchboard/sources/segment"
 	"github.com/switchboard-cdp/switchboard/sources/tealium"
 )
 
 const appKey = "zz-tealium-key-42"
-
-// openBus starts a real embedded JetStream in a temporary directory.
-func openBus(t testing.TB) *bus.Bus {
-	t.Helper()
-	b, err := bus.Open(context.Background(), bus.Options{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatalf("bus.Open: %v", err)
-	}
-	t.Cleanup(b.Close)
-	return b
-}
 
 type env struct {
 	t   *testing.T
@@ -53,7 +43,7 @@ type env struct {
 // edit may change the options.
 func newEnv(t *testing.T, edit func(*tealium.Options)) *env {
 	t.Helper()
-	b := openBus(t)
+	b := bustest.Open(t, bus.Options{})
 	reg := prometheus.NewRegistry()
 	opts := tealium.Options{
 		Sources: []tealium.Source{
@@ -474,7 +464,7 @@ func TestMetricsSharedWithSegment(t *testing.T) {
 }
 
 func TestNewRefusesBadOptions(t *testing.T) {
-	pub := openBus(t)
+	pub := bustest.Open(t, bus.Options{})
 	for name, o := range map[string]tealium.Options{
 		"no publisher":   {Sources: []tealium.Source{{Name: "a", Account: "x"}}},
 		"dotted name":    {Publisher: pub, Sources: []tealium.Source{{Name: "a.b", Account: "x"}}},
