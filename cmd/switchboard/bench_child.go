@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"syscall"
@@ -312,28 +313,34 @@ func newBenchServeProfiledCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// benchPprofHandler serves /debug/pprof/profile?seconds=N (CPU) and
-// /debug/pprof/NAME (heap, allocs, goroutine, ...) in the format `go tool
-// pprof URL` reads, without net/http/pprof's registration on
-// http.DefaultServeMux.
+// benchPprofHandler serves /debug/pprof/profile?seconds=N (CPU),
+// /debug/pprof/trace?seconds=N (an execution trace for go tool trace; run
+// a CPU profile at the same time and the trace holds its samples, with
+// their times) and /debug/pprof/NAME (heap, allocs, goroutine, ...) in the
+// format `go tool pprof URL` reads, without net/http/pprof's registration
+// on http.DefaultServeMux.
 func benchPprofHandler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /debug/pprof/profile", func(w http.ResponseWriter, r *http.Request) {
-		secs, err := strconv.Atoi(r.URL.Query().Get("seconds"))
-		if err != nil || secs <= 0 {
-			secs = 30
+	during := func(start func(io.Writer) error, stop func()) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			secs, err := strconv.Atoi(r.URL.Query().Get("seconds"))
+			if err != nil || secs <= 0 {
+				secs = 30
+			}
+			w.Header().Set("Content-Type", "application/octet-stream")
+			if err := start(w); err != nil {
+				http.Error(w, err.Error(), http.StatusConflict)
+				return
+			}
+			select {
+			case <-time.After(time.Duration(secs) * time.Second):
+			case <-r.Context().Done():
+			}
+			stop()
 		}
-		w.Header().Set("Content-Type", "application/octet-stream")
-		if err := pprof.StartCPUProfile(w); err != nil {
-			http.Error(w, err.Error(), http.StatusConflict)
-			return
-		}
-		select {
-		case <-time.After(time.Duration(secs) * time.Second):
-		case <-r.Context().Done():
-		}
-		pprof.StopCPUProfile()
-	})
+	}
+	mux.HandleFunc("GET /debug/pprof/profile", during(pprof.StartCPUProfile, pprof.StopCPUProfile))
+	mux.HandleFunc("GET /debug/pprof/trace", during(trace.Start, trace.Stop))
 	mux.HandleFunc("GET /debug/pprof/{name}", func(w http.ResponseWriter, r *http.Request) {
 		p := pprof.Lookup(r.PathValue("name"))
 		if p == nil {
