@@ -24,10 +24,13 @@ type benchRawResult struct {
 
 // benchRaw is the ceiling: an embedded nats-server with JetStream, opened by
 // core/bus exactly as serve opens it (so the events stream has the same
-// file-storage config), driven by plain async publishes with a Nats-Msg-Id.
+// file-storage config), driven by plain async publishes of the messages
+// serve stores: with a Nats-Msg-Id only when serve's embedded default
+// sends one (config.DefaultDuplicateWindowEmbedded > 0).
 type benchRaw struct {
-	b  *bus.Bus
-	js jetstream.JetStream
+	b     *bus.Bus
+	js    jetstream.JetStream
+	msgID bool
 
 	mu     sync.Mutex
 	failed int
@@ -40,7 +43,7 @@ func openBenchRaw(ctx context.Context, storeDir string) (*benchRaw, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &benchRaw{b: b}
+	r := &benchRaw{b: b, msgID: config.DefaultDuplicateWindowEmbedded > 0}
 	// Same pending limit as bus.Open's own context; an error handler so that
 	// failures are counted without holding a future per message.
 	r.js, err = jetstream.New(b.Conn(),
@@ -78,7 +81,10 @@ func (r *benchRaw) publish(ctx context.Context, p *benchPayload) benchRawResult 
 	subject := bus.SubjectsPrefix + "bench.track"
 	start := time.Now()
 	for i, data := range p.events {
-		m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{p.ids[i]}}}
+		m := &nats.Msg{Subject: subject, Data: data}
+		if r.msgID {
+			m.Header = nats.Header{jetstream.MsgIDHeader: []string{p.ids[i]}}
+		}
 		// Block while the pending window is full rather than fail.
 		if _, err := r.js.PublishMsgAsync(m, jetstream.WithStallWait(30*time.Second)); err != nil {
 			r.fail(err)

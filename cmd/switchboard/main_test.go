@@ -123,6 +123,13 @@ func (b *syncBuffer) String() string {
 // postBatch sends a /v1/batch of n track events with ids prefix-0..n-1.
 func postBatch(t *testing.T, base, prefix string, n int) {
 	t.Helper()
+	if err := postBatchErr(base, prefix, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// postBatchErr is postBatch for other goroutines than the test's.
+func postBatchErr(base, prefix string, n int) error {
 	var evs []string
 	for i := range n {
 		evs = append(evs, fmt.Sprintf(`{"type":"track","event":"Order Completed","userId":"u%d","messageId":"%s-%d","properties":{"revenue":%d.5}}`, i, prefix, i, i))
@@ -132,13 +139,14 @@ func postBatch(t *testing.T, base, prefix string, n int) {
 	req.SetBasicAuth(testWriteKey, "")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("post batch: %v", err)
+		return fmt.Errorf("post batch: %w", err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("post batch: %s %s", resp.Status, b)
+		return fmt.Errorf("post batch: %s %s", resp.Status, b)
 	}
+	return nil
 }
 
 // storedEvents reads back up to 1000 recent events of source web through
@@ -226,6 +234,27 @@ func TestDedupeOutlivesJetStreamWindow(t *testing.T) {
 	if body := metrics(t, s.url); !strings.Contains(body, "switchboard_ingest_dedupe_ids 60") {
 		t.Errorf("/metrics does not count the 60 ids kept:\n%s", grepLines(body, "dedupe"))
 	}
+}
+
+// TestSameEventsAtOnceStoredOnce: with the embedded server's default
+// (JetStream's Nats-Msg-Id window off), the same events in several
+// requests at once are stored once: the seen set cannot know them yet, the
+// publisher's in-flight claims do.
+func TestSameEventsAtOnceStoredOnce(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "  store_dir: "+filepath.Join(dir, "data"))
+	s := startServe(t, cfg)
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if err := postBatchErr(s.url, "same", 200); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	postBatch(t, s.url, "same", 200)
+	storedOnce(t, s.url, 200)
 }
 
 // storedOnce checks that source web holds want distinct messageIds, each

@@ -248,6 +248,7 @@ func busOptions(cfg *config.Config, log *slog.Logger) bus.Options {
 		Stream:          n.Stream,
 		Replicas:        n.Replicas,
 		DuplicateWindow: n.DuplicateWindow,
+		NoMsgIDs:        n.DuplicateWindow == 0,
 		Retention:       n.Retention,
 		MaxBytes:        n.MaxBytes,
 		Name:            "switchboard-" + hostname(),

@@ -45,12 +45,15 @@ type Options struct {
 	Replicas int    // default 1
 	// DuplicateWindow is the events stream's Nats-Msg-Id window (default
 	// 2m, JetStream's). Each id in it costs ~170 B of server memory, in
-	// objects the garbage collector scans every cycle; serve keeps it
-	// short with an embedded server (config.DefaultDuplicateWindowEmbedded)
-	// and dedupes messageIds for longer with core/seen.
+	// objects the garbage collector scans every cycle.
 	DuplicateWindow time.Duration
-	Retention       time.Duration // default 168h
-	MaxBytes        int64         // 0: unlimited
+	// NoMsgIDs makes Publish send no Nats-Msg-Id: the caller dedupes
+	// (ingest's seen.Publisher does, with an embedded server). The header
+	// costs JetStream a quarter of its publishing throughput: a header
+	// scan and an entry in the window per message.
+	NoMsgIDs  bool
+	Retention time.Duration // default 168h
+	MaxBytes  int64         // 0: unlimited
 
 	// PublishTimeout bounds the wait for one request's acknowledgements,
 	// retries across a leader election included (default 10s).

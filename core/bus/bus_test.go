@@ -101,3 +101,34 @@ func TestPublishWhenStreamFullIsUnavailable(t *testing.T) {
 		t.Fatalf("publishing into a full stream: err = %v, want ErrUnavailable", pubErr)
 	}
 }
+
+// TestNoMsgIDsLeavesDedupeToTheCaller: with NoMsgIDs, Publish sends no
+// Nats-Msg-Id, so the same ids again are stored again (ingest's
+// seen.Publisher dedupes before the bus).
+func TestNoMsgIDsLeavesDedupeToTheCaller(t *testing.T) {
+	ctx := context.Background()
+	b, err := bus.Open(ctx, bus.Options{StoreDir: t.TempDir(), NoMsgIDs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for range 2 {
+		if res, err := b.Publish(ctx, msgs("web", 0, 10)); err != nil || res.Stored != 10 {
+			t.Fatalf("publish = %+v, %v; want 10 stored", res, err)
+		}
+	}
+	msg, err := b.JetStream().Stream(ctx, "EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := msg.GetMsg(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id := raw.Header.Get("Nats-Msg-Id"); id != "" {
+		t.Fatalf("stored with Nats-Msg-Id %q", id)
+	}
+	if n := msg.CachedInfo().State.Msgs; n != 20 {
+		t.Fatalf("stream holds %d messages, want 20", n)
+	}
+}

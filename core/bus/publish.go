@@ -11,8 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Message is one event to store: its subject, its dedupe id (Nats-Msg-Id)
-// and its JSON.
+// Message is one event to store: its subject, its dedupe id (sent as
+// Nats-Msg-Id unless Options.NoMsgIDs) and its JSON.
 type Message struct {
 	Subject string
 	ID      string
@@ -35,7 +35,8 @@ type PublishResult struct {
 // Options.PublishTimeout or ctx ends; only then, or on an error a retry
 // cannot fix (the stream is full), does the error wrap ErrUnavailable. The
 // caller must then not claim any of them stored (some may be; the dedupe id
-// makes the client's retry harmless).
+// makes the client's retry harmless, through JetStream's window or, with
+// Options.NoMsgIDs, the caller's own dedupe).
 //
 // A message published again after an attempt whose outcome is unknown
 // counts as Stored even when JetStream reports it a duplicate: the
@@ -53,7 +54,7 @@ func (b *Bus) Publish(ctx context.Context, msgs []Message) (PublishResult, error
 		p = &publishing{}
 	}
 	p.outs, p.lastErr = resize(p.outs, len(msgs)), nil
-	c, err := b.publish(ctx, p, messageAt(msgs))
+	c, err := b.publish(ctx, p, messageAt(msgs, !b.opts.NoMsgIDs))
 	defer func() {
 		b.acks.release(c)
 		publishingPool.Put(p)
@@ -77,16 +78,17 @@ func (b *Bus) Publish(ctx context.Context, msgs []Message) (PublishResult, error
 // publishingPool holds the publishing state of ended Publish calls.
 var publishingPool sync.Pool
 
-// messageAt returns message i of msgs as a nats.Msg, through one reused
-// nats.Msg and header (valid until the next call): a Msg, a header map and
-// its slice per event were a fifth of ingest's allocations.
-func messageAt(msgs []Message) func(i int) *nats.Msg {
+// messageAt returns message i of msgs as a nats.Msg, with its ID as
+// Nats-Msg-Id when withIDs, through one reused nats.Msg and header (valid
+// until the next call): a Msg, a header map and its slice per event were a
+// fifth of ingest's allocations.
+func messageAt(msgs []Message, withIDs bool) func(i int) *nats.Msg {
 	id := []string{""}
 	withID := nats.Header{jetstream.MsgIDHeader: id}
 	var scratch nats.Msg
 	return func(i int) *nats.Msg {
 		scratch.Subject, scratch.Data, scratch.Header = msgs[i].Subject, msgs[i].Data, nil
-		if msgs[i].ID != "" {
+		if withIDs && msgs[i].ID != "" {
 			id[0] = msgs[i].ID
 			scratch.Header = withID
 		}

@@ -142,12 +142,11 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("Server = %+v, want %+v", c.Server, wantServer)
 	}
 	wantNATS := NATS{
-		StoreDir:        "./data",
-		Replicas:        1,
-		DedupeWindow:    30 * time.Second,
-		DuplicateWindow: 500 * time.Millisecond,
-		Retention:       168 * time.Hour,
-		Stream:          "EVENTS",
+		StoreDir:     "./data",
+		Replicas:     1,
+		DedupeWindow: 30 * time.Second,
+		Retention:    168 * time.Hour,
+		Stream:       "EVENTS",
 	}
 	if !reflect.DeepEqual(c.NATS, wantNATS) {
 		t.Errorf("NATS = %+v, want %+v", c.NATS, wantNATS)
@@ -383,7 +382,7 @@ func TestProblems(t *testing.T) {
 			"bad-nats.yaml:7:9: nats.password: required when nats.user is set",
 			"bad-nats.yaml:8:14: nats.tls.cert: required when nats.tls.key is set",
 			"bad-nats.yaml:9:11: nats.stream: must contain only letters, digits, _ and -",
-			"bad-nats.yaml:10:21: nats.duplicate_window: must be greater than 0",
+			"bad-nats.yaml:10:21: nats.duplicate_window: must not be negative (0 turns JetStream's Nats-Msg-Id dedupe off)",
 		}},
 		{file: "bad-sources.yaml", want: []string{
 			`bad-sources.yaml:3:11: sources.web.type: unknown source type "segmnt" (did you mean segment?)`,
@@ -686,9 +685,9 @@ func TestTealiumSource(t *testing.T) {
 	}
 }
 
-// TestDuplicateWindowDefaultsByMode: JetStream's Nats-Msg-Id window is
-// short when the server runs inside serve, JetStream's own default on an
-// external cluster, and what the file says when it says one.
+// TestDuplicateWindowDefaultsByMode: JetStream's Nats-Msg-Id window is off
+// when the server runs inside serve, JetStream's own default on an
+// external cluster, and what the file says when it says one (0: off).
 func TestDuplicateWindowDefaultsByMode(t *testing.T) {
 	for _, tc := range []struct {
 		nats string
@@ -697,6 +696,7 @@ func TestDuplicateWindowDefaultsByMode(t *testing.T) {
 		{"store_dir: ./data", DefaultDuplicateWindowEmbedded},
 		{"url: nats://n1:4222", DefaultDuplicateWindowExternal},
 		{"url: nats://n1:4222\n  duplicate_window: 30s", 30 * time.Second},
+		{"url: nats://n1:4222\n  duplicate_window: 0s", 0},
 	} {
 		data := "nats:\n  " + tc.nats + "\nsources:\n  web: {type: segment, write_keys: [k]}\n"
 		c, err := Parse("f.yaml", []byte(data), nil)

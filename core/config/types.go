@@ -48,7 +48,8 @@ type NATS struct {
 	Replicas     int           `yaml:"replicas"`      // default 1
 	DedupeWindow time.Duration `yaml:"dedupe_window"` // default 30s: ingest's messageId dedupe (core/seen)
 	// DuplicateWindow is JetStream's Nats-Msg-Id window on the events
-	// stream: DefaultDuplicateWindowEmbedded or, with URL set,
+	// stream, 0 for none (no Nats-Msg-Id is sent):
+	// DefaultDuplicateWindowEmbedded or, with URL set,
 	// DefaultDuplicateWindowExternal.
 	DuplicateWindow time.Duration `yaml:"duplicate_window"`
 	Retention       time.Duration `yaml:"retention"`   // default 168h
@@ -164,17 +165,19 @@ const (
 	DefaultRetryMaxBackoff  = 10 * time.Minute
 )
 
-// Defaults of nats.duplicate_window, JetStream's Nats-Msg-Id window. Each
-// id in it costs ~170 B of the NATS server's memory, in objects its
-// garbage collector scans on every cycle: in serve's own process when the
-// server is embedded, so the window is kept to what ingest's seen set
-// does not cover: the same event in two requests at once, each published
-// before the other was acknowledged. An external
-// cluster keeps JetStream's default, which also covers resends after an
-// acknowledgement lost in a leader election.
+// Defaults of nats.duplicate_window, JetStream's Nats-Msg-Id window (0:
+// ingest sends no Nats-Msg-Id). The header costs JetStream a quarter of
+// its publishing throughput, and each id in the window ~170 B of the NATS
+// server's memory, in objects its garbage collector scans every cycle: in
+// serve's own process when the server is embedded. There, ingest's seen
+// set and its in-flight claims (core/seen.Publisher) cover what the
+// window would: a retry after an answer was lost, and the same event in
+// two requests at once. An external cluster keeps JetStream's default,
+// which also covers the same event reaching two serve processes at once
+// and resends after an acknowledgement lost in a leader election.
 const (
-	DefaultDuplicateWindowEmbedded = 500 * time.Millisecond
-	DefaultDuplicateWindowExternal = 2 * time.Minute
+	DefaultDuplicateWindowEmbedded time.Duration = 0
+	DefaultDuplicateWindowExternal               = 2 * time.Minute
 )
 
 // Defaults of a Tealium source.

@@ -66,7 +66,9 @@ func (p *parser) validateNATS() {
 		p.check(p.where("nats.replicas"), "nats.replicas", "must be between 1 and 5")
 	}
 	p.positive("nats.dedupe_window", n.DedupeWindow)
-	p.positive("nats.duplicate_window", n.DuplicateWindow)
+	if n.DuplicateWindow < 0 {
+		p.check(p.where("nats.duplicate_window"), "nats.duplicate_window", "must not be negative (0 turns JetStream's Nats-Msg-Id dedupe off)")
+	}
 	p.positive("nats.retention", n.Retention)
 	for _, w := range []struct {
 		path string

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -256,7 +257,8 @@ func (p *Pipeline) delay(attempt int, retryAfter time.Duration) time.Duration {
 
 // messageID is the original event's messageId, from the headers the
 // sources and the replay functions set: Switchboard-Message-Id, else the
-// Nats-Msg-Id "<source>:<messageId>".
+// Nats-Msg-Id "<source>:<messageId>", else (ingest sends no Nats-Msg-Id
+// with the embedded server) the event's JSON.
 func messageID(m jetstream.Msg) string {
 	h := m.Headers()
 	if id := h.Get(HeaderMessageID); id != "" {
@@ -265,10 +267,24 @@ func messageID(m jetstream.Msg) string {
 	if _, id, ok := strings.Cut(h.Get(jetstream.MsgIDHeader), ":"); ok {
 		return id
 	}
-	// Published without an id (not by a source): read the event.
+	return eventMessageID(m.Data())
+}
+
+// storedPrefix starts every event the sources store: event.Event's JSON,
+// and the Segment source's, write messageId first.
+const storedPrefix = `{"messageId":"`
+
+// eventMessageID reads the messageId of a stored event: at once when it
+// comes first and has no escapes, else by decoding the event.
+func eventMessageID(data []byte) string {
+	if rest, ok := bytes.CutPrefix(data, []byte(storedPrefix)); ok {
+		if end := bytes.IndexByte(rest, '"'); end >= 0 && bytes.IndexByte(rest[:end], '\\') < 0 {
+			return string(rest[:end])
+		}
+	}
 	var e struct {
 		MessageID string `json:"messageId"`
 	}
-	_ = json.Unmarshal(m.Data(), &e)
+	_ = json.Unmarshal(data, &e)
 	return e.MessageID
 }

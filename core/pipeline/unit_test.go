@@ -167,3 +167,20 @@ func TestEncodeDeadLetterFitsTheLimit(t *testing.T) {
 		t.Fatalf("round trip: %v %s", err, body)
 	}
 }
+
+// TestEventMessageID: the messageId of a stored event without headers is
+// read from its JSON, at once when it leads, by decoding otherwise.
+func TestEventMessageID(t *testing.T) {
+	for _, tc := range []struct{ data, want string }{
+		{`{"messageId":"m-1","type":"track"}`, "m-1"},
+		{`{"messageId":"a\"b","type":"track"}`, `a"b`},
+		{`{"messageId":"caf\u00e9"}`, "café"},
+		{`{"type":"track","messageId":"m-2"}`, "m-2"},
+		{`{"messageId":12}`, ""},
+		{`not json`, ""},
+	} {
+		if got := eventMessageID([]byte(tc.data)); got != tc.want {
+			t.Errorf("eventMessageID(%s) = %q, want %q", tc.data, got, tc.want)
+		}
+	}
+}
