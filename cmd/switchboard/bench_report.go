@@ -52,7 +52,14 @@ func writeBenchTable(w io.Writer, r *benchReport) {
 	}
 
 	fmt.Fprintf(w, "%-31s %-10s %s\n", "metric", "value", "target")
-	row("events/s (HTTP /v1/batch)", fmt.Sprintf("%.0f", r.EventsPerSec), fmt.Sprintf(">= %.0f", t.EventsPerSec), r.EventsPerSec >= t.EventsPerSec)
+	if r.Rate > 0 {
+		// An open loop cannot exceed what it offers: it passes when it
+		// offered the target and the server kept up (within 1%).
+		row("events/s (HTTP /v1/batch)", fmt.Sprintf("%.0f", r.EventsPerSec), fmt.Sprintf(">= %.0f, offered", t.EventsPerSec),
+			r.Rate >= t.EventsPerSec && r.EventsPerSec >= 0.99*r.Rate)
+	} else {
+		row("events/s (HTTP /v1/batch)", fmt.Sprintf("%.0f", r.EventsPerSec), fmt.Sprintf(">= %.0f", t.EventsPerSec), r.EventsPerSec >= t.EventsPerSec)
+	}
 	row("p50 request latency", fmt.Sprintf("%.1f ms", r.P50ms), "", true)
 	row("p99 request latency", fmt.Sprintf("%.1f ms", r.P99ms), fmt.Sprintf("<= %g ms", t.P99ms), r.P99ms <= t.P99ms)
 	if r.PeakRSS > 0 {

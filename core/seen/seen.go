@@ -11,6 +11,7 @@ package seen
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -78,10 +79,11 @@ type Options struct {
 // reach every other within milliseconds, and a restarted process reloads
 // every live mark before its first lookup answers.
 type Set struct {
-	bus  *bus.Bus
-	opts Options
-	log  *slog.Logger
-	now  func() time.Time
+	bus    *bus.Bus
+	opts   Options
+	log    *slog.Logger
+	now    func() time.Time
+	origin string // names this Set's messages, which it applied when it made them
 
 	startMu sync.Mutex
 	started bool
@@ -119,6 +121,7 @@ func New(b *bus.Bus, o Options) *Set {
 		opts:    o,
 		log:     log.With("stream", o.Stream),
 		now:     time.Now,
+		origin:  rand.Text(),
 		done:    make(chan struct{}),
 		flushed: make(chan struct{}),
 		ready:   make(chan struct{}),
@@ -172,13 +175,17 @@ func (s *Set) Start(ctx context.Context) error {
 	return nil
 }
 
-// receive applies one message of the stream.
+// receive applies one message of the stream, unless this Set made it (it
+// applied its marks when it made them: looking each up again cost ingest
+// a cache miss per event).
 func (s *Set) receive(m jetstream.Msg) {
 	meta, err := m.Metadata()
 	if err != nil {
 		return
 	}
-	s.apply(m.Data())
+	if m.Headers().Get(originHeader) != s.origin {
+		s.apply(m.Data())
+	}
 	s.applied.Store(meta.Sequence.Stream)
 	if meta.NumPending == 0 {
 		s.loaded()
@@ -395,6 +402,7 @@ func (s *Set) store(ctx context.Context, now time.Time, end int64, data []byte) 
 	life := max(end-now.Unix(), 1)
 	msg := &nats.Msg{Subject: s.opts.Subject, Data: data, Header: nats.Header{
 		jetstream.MsgTTLHeader: []string{strconv.FormatInt(life, 10)},
+		originHeader:           []string{s.origin},
 	}}
 	outs, err := s.bus.PublishAll(ctx, []*nats.Msg{msg})
 	if err == nil {
@@ -405,6 +413,9 @@ func (s *Set) store(ctx context.Context, now time.Time, end int64, data []byte) 
 	}
 	return nil
 }
+
+// originHeader names the Set that stored a message of marks.
+const originHeader = "Switchboard-Seen-Origin"
 
 // Note marks hashes (each a Hash) with the set's TTL: in this process at
 // once, and in the stream with the other notes of the same 100 ms, in the

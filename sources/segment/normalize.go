@@ -25,6 +25,10 @@ type normalizer struct {
 	haveBaseCtx  bool
 	haveBaseIntg bool
 	scratch      []member
+	// receivedRFC and sentAtRFC are received and batchSentAt in RFC 3339,
+	// which every event of a batch repeats; formatted once.
+	receivedRFC []byte
+	sentAtRFC   []byte
 }
 
 func newNormalizer(p *payload, source string, sourceJSON []byte, received time.Time, ip string, pathType event.Type) *normalizer {
@@ -35,6 +39,10 @@ func newNormalizer(p *payload, source string, sourceJSON []byte, received time.T
 		received:    received.UTC(),
 		batchSentAt: p.sentAt,
 		pathType:    pathType,
+	}
+	n.receivedRFC = n.received.AppendFormat(nil, time.RFC3339Nano)
+	if !p.sentAt.IsZero() {
+		n.sentAtRFC = p.sentAt.AppendFormat(nil, time.RFC3339Nano)
 	}
 	if ip != "" {
 		n.ipJSON, _ = json.Marshal(ip)
@@ -183,14 +191,14 @@ func (n *normalizer) appendEvent(out []byte, re *rawEvent, ev *event.Event, gene
 	out = n.appendOptional(out, `,"anonymousId":`, ev.AnonymousID, re.f[fAnonymousID])
 	out = n.appendOptional(out, `,"groupId":`, ev.GroupID, re.f[fGroupID])
 	out = n.appendOptional(out, `,"previousId":`, ev.PreviousID, re.f[fPreviousID])
-	out = appendTime(out, `,"timestamp":"`, ev.Timestamp)
+	out = n.appendTime(out, `,"timestamp":"`, ev.Timestamp)
 	if !ev.OriginalTimestamp.IsZero() {
-		out = appendTime(out, `,"originalTimestamp":"`, ev.OriginalTimestamp)
+		out = n.appendTime(out, `,"originalTimestamp":"`, ev.OriginalTimestamp)
 	}
 	if !ev.SentAt.IsZero() {
-		out = appendTime(out, `,"sentAt":"`, ev.SentAt)
+		out = n.appendTime(out, `,"sentAt":"`, ev.SentAt)
 	}
-	out = appendTime(out, `,"receivedAt":"`, ev.ReceivedAt)
+	out = n.appendTime(out, `,"receivedAt":"`, ev.ReceivedAt)
 	for _, o := range [...]struct {
 		slot int
 		key  string
@@ -401,9 +409,19 @@ func appendScalar(out, b []byte, v span) []byte {
 	return append(out, '"')
 }
 
-func appendTime(out []byte, key string, t time.Time) []byte {
+// appendTime appends key, t in RFC 3339 and a closing quote; the
+// request's receivedAt and sentAt as formatted once (== : the same instant
+// and location, so the same text).
+func (n *normalizer) appendTime(out []byte, key string, t time.Time) []byte {
 	out = append(out, key...)
-	out = t.AppendFormat(out, time.RFC3339Nano)
+	switch {
+	case t == n.received:
+		out = append(out, n.receivedRFC...)
+	case t == n.batchSentAt && n.sentAtRFC != nil:
+		out = append(out, n.sentAtRFC...)
+	default:
+		out = t.AppendFormat(out, time.RFC3339Nano)
+	}
 	return append(out, '"')
 }
 
