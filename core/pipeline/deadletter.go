@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"strconv"
 	"time"
 
@@ -147,7 +148,7 @@ func (p *Pipeline) deadLetter(ctx context.Context, dead []deadLetter) {
 			if ctx.Err() == nil {
 				p.log.Error("could not store a dead letter; the event will be redelivered", "stream_seq", d.StreamSeq, "error", err)
 			}
-			_ = d.it.msg.NakWithDelay(p.delay(d.Attempts, 0))
+			_ = d.it.msg.NakWithDelay(p.delay(d.Attempts, 0, rand.Float64()))
 			continue
 		}
 		_ = d.it.msg.TermWithReason("dead-lettered: " + d.Cause)

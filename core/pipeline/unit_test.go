@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -132,7 +133,7 @@ func TestDelay(t *testing.T) {
 	for _, tt := range tests {
 		seen := map[time.Duration]bool{}
 		for range 50 {
-			d := p.delay(tt.attempt, tt.retryAfter)
+			d := p.delay(tt.attempt, tt.retryAfter, rand.Float64())
 			if d < tt.lo || d > tt.hi {
 				t.Fatalf("delay(%d, %s) = %s, want within [%s, %s]", tt.attempt, tt.retryAfter, d, tt.lo, tt.hi)
 			}
@@ -140,6 +141,13 @@ func TestDelay(t *testing.T) {
 		}
 		if tt.lo != tt.hi && len(seen) < 2 {
 			t.Errorf("delay(%d, %s) has no jitter", tt.attempt, tt.retryAfter)
+		}
+		// One draw, one delay: a batch's events are due again together.
+		if j := rand.Float64(); p.delay(tt.attempt, tt.retryAfter, j) != p.delay(tt.attempt, tt.retryAfter, j) {
+			t.Errorf("delay(%d, %s) differs for one jitter", tt.attempt, tt.retryAfter)
+		}
+		if lo, hi := p.delay(tt.attempt, tt.retryAfter, 0), p.delay(tt.attempt, tt.retryAfter, 0.999999); lo < tt.lo || hi > tt.hi {
+			t.Errorf("delay(%d, %s) spans %s–%s, want within [%s, %s]", tt.attempt, tt.retryAfter, lo, hi, tt.lo, tt.hi)
 		}
 	}
 }
