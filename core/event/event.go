@@ -76,7 +76,8 @@ func Subject(source string, t Type) string {
 	return "events." + source + "." + string(t)
 }
 
-// DedupeID is the Nats-Msg-Id of the event: its messageId scoped to its source.
+// DedupeID is the event's dedupe id, its messageId scoped to its source:
+// ingest's seen set keeps it, and it is the Nats-Msg-Id when one is sent.
 func (e *Event) DedupeID() string { return e.Source + ":" + e.MessageID }
 
 type plain Event
