@@ -249,6 +249,7 @@ func busOptions(cfg *config.Config, log *slog.Logger) bus.Options {
 		Replicas:        n.Replicas,
 		DuplicateWindow: n.DuplicateWindow,
 		NoMsgIDs:        n.DuplicateWindow == 0,
+		BatchPublish:    n.URL == "",
 		Retention:       n.Retention,
 		MaxBytes:        n.MaxBytes,
 		Name:            "switchboard-" + hostname(),

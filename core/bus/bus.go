@@ -51,9 +51,16 @@ type Options struct {
 	// (ingest's seen.Publisher does, with an embedded server). The header
 	// costs JetStream a quarter of its publishing throughput: a header
 	// scan and an entry in the window per message.
-	NoMsgIDs  bool
-	Retention time.Duration // default 168h
-	MaxBytes  int64         // 0: unlimited
+	NoMsgIDs bool
+	// BatchPublish makes Publish store a call of several messages as one
+	// JetStream fast batch (the stream then allows batched publishing):
+	// one acknowledgement per call instead of one per message. The server
+	// must support it (nats-server 2.14 and later; the embedded one does);
+	// Publish falls back to plain publishes when the server refuses a
+	// batch. serve sets it with the embedded server.
+	BatchPublish bool
+	Retention    time.Duration // default 168h
+	MaxBytes     int64         // 0: unlimited
 
 	// PublishTimeout bounds the wait for one request's acknowledgements,
 	// retries across a leader election included (default 10s).
@@ -99,13 +106,14 @@ func (o *Options) defaults() {
 
 // Bus is an open JetStream connection with the events stream in place.
 type Bus struct {
-	opts   Options
-	log    *slog.Logger
-	srv    *server.Server // nil in external mode
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	acks   *acks
-	stream string
+	opts    Options
+	log     *slog.Logger
+	srv     *server.Server // nil in external mode
+	nc      *nats.Conn
+	js      jetstream.JetStream
+	acks    *acks
+	batches *batchAcks // nil unless Options.BatchPublish
+	stream  string
 }
 
 // SubjectsPrefix is the subject space of the events stream.
@@ -146,6 +154,12 @@ func Open(ctx context.Context, opts Options) (*Bus, error) {
 	if b.acks, err = newAcks(b.nc); err != nil {
 		b.Close()
 		return nil, err
+	}
+	if opts.BatchPublish {
+		if b.batches, err = newBatchAcks(b.nc); err != nil {
+			b.Close()
+			return nil, err
+		}
 	}
 	if err := b.ensureStream(ctx); err != nil {
 		b.Close()
@@ -290,6 +304,9 @@ func (b *Bus) ensureStream(ctx context.Context) error {
 		MaxBytes:    b.opts.MaxBytes,
 		Discard:     jetstream.DiscardNew,
 		AllowDirect: true,
+		// Fast batches; an older server ignores the field (Publish then
+		// falls back to plain publishes).
+		AllowBatchPublish: b.opts.BatchPublish,
 	}
 	if cfg.MaxBytes == 0 {
 		cfg.MaxBytes = -1
@@ -337,6 +354,9 @@ func (b *Bus) Ready(ctx context.Context) error {
 func (b *Bus) Close() {
 	if b.acks != nil {
 		b.acks.close()
+	}
+	if b.batches != nil && b.batches.sub != nil {
+		_ = b.batches.sub.Unsubscribe()
 	}
 	if b.nc != nil {
 		done := make(chan struct{})

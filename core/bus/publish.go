@@ -48,6 +48,16 @@ func (b *Bus) Publish(ctx context.Context, msgs []Message) (PublishResult, error
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.opts.PublishTimeout)
 	defer cancel()
+	if b.batches != nil && len(msgs) > 1 {
+		err := b.batches.publish(ctx, b.nc, msgs)
+		if err == nil {
+			return PublishResult{Stored: len(msgs)}, nil
+		}
+		if !errors.Is(err, errBatchRefused) {
+			return res, err
+		}
+		// Nothing was stored: publish them one by one.
+	}
 	// Only the counts leave this function, so the call's memory is reused.
 	p, _ := publishingPool.Get().(*publishing)
 	if p == nil {

@@ -10,9 +10,17 @@ import (
 )
 
 // BenchmarkPublish stores requests of 100 events on the embedded server:
-// the ingest hot path, one round trip per request.
+// the ingest hot path, one round trip per request; "msgid" with a
+// Nats-Msg-Id and an acknowledgement per message, "batch" as serve does
+// (no Nats-Msg-Id, one fast batch per request).
 func BenchmarkPublish(b *testing.B) {
-	bu, err := bus.Open(context.Background(), bus.Options{StoreDir: b.TempDir(), DuplicateWindow: time.Minute})
+	b.Run("msgid", func(b *testing.B) { benchPublish(b, bus.Options{DuplicateWindow: time.Minute}) })
+	b.Run("batch", func(b *testing.B) { benchPublish(b, bus.Options{NoMsgIDs: true, BatchPublish: true}) })
+}
+
+func benchPublish(b *testing.B, o bus.Options) {
+	o.StoreDir = b.TempDir()
+	bu, err := bus.Open(context.Background(), o)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,0 +1,97 @@
+package bus_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/switchboard-cdp/switchboard/core/bus"
+)
+
+func openBatching(t *testing.T, maxBytes int64) *bus.Bus {
+	t.Helper()
+	b, err := bus.Open(context.Background(), bus.Options{StoreDir: t.TempDir(), NoMsgIDs: true, BatchPublish: true, MaxBytes: maxBytes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// TestBatchPublishStoresEveryCall: with BatchPublish, calls from many
+// goroutines at once are each stored whole, in order within the call.
+func TestBatchPublishStoresEveryCall(t *testing.T) {
+	ctx := context.Background()
+	b := openBatching(t, 0)
+	var wg sync.WaitGroup
+	for g := range 24 {
+		wg.Go(func() {
+			for k := range 5 {
+				res, err := b.Publish(ctx, msgs(fmt.Sprintf("s%d", g), k*100, 100))
+				if err != nil || res.Stored != 100 {
+					t.Errorf("publish = %+v, %v; want 100 stored", res, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got, err := b.Recent(ctx, "events.s7.>", 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 500 {
+		t.Fatalf("source s7 holds %d events, want 500", len(got))
+	}
+	for i, s := range got {
+		if want := fmt.Sprintf(`{"messageId":"m-%d"}`, i); string(s.Data) != want {
+			t.Fatalf("event %d = %s, want %s", i, s.Data, want)
+		}
+	}
+	st, err := b.JetStream().Stream(ctx, "EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := st.CachedInfo().State.Msgs; n != 24*500 {
+		t.Fatalf("stream holds %d messages, want %d", n, 24*500)
+	}
+}
+
+// TestBatchPublishWhenStreamFullIsUnavailable: a batch that does not fit
+// fails the call, as plain publishes do.
+func TestBatchPublishWhenStreamFullIsUnavailable(t *testing.T) {
+	ctx := context.Background()
+	b := openBatching(t, 4096)
+	var pubErr error
+	for i := 0; i < 20 && pubErr == nil; i++ {
+		_, pubErr = b.Publish(ctx, msgs("web", i*10, 10))
+	}
+	if !errors.Is(pubErr, bus.ErrUnavailable) {
+		t.Fatalf("publishing into a full stream: err = %v, want ErrUnavailable", pubErr)
+	}
+}
+
+// TestBatchPublishFallsBack: when the stream refuses batches, Publish
+// stores the messages one by one.
+func TestBatchPublishFallsBack(t *testing.T) {
+	ctx := context.Background()
+	b := openBatching(t, 0)
+	st, err := b.JetStream().Stream(ctx, "EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	cfg.AllowBatchPublish = false
+	if _, err := b.JetStream().UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.Publish(ctx, msgs("web", 0, 50))
+	if err != nil || res.Stored != 50 {
+		t.Fatalf("publish = %+v, %v; want 50 stored", res, err)
+	}
+	got, err := b.Recent(ctx, "events.web.>", 100)
+	if err != nil || len(got) != 50 {
+		t.Fatalf("recent = %d, %v; want 50", len(got), err)
+	}
+}
