@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -147,7 +148,7 @@ func (a *batchAcks) publish(ctx context.Context, nc *nats.Conn, msgs []Message) 
 // final acknowledgement or the first error ends the call.
 func (a *batchAcks) receive(m *nats.Msg) {
 	rest := m.Subject[len(a.prefix):]
-	dot := bytes.IndexByte([]byte(rest), '.')
+	dot := strings.IndexByte(rest, '.')
 	if dot < 0 || len(rest[:dot]) <= len(a.tag) || rest[:len(a.tag)] != a.tag {
 		return
 	}

@@ -55,9 +55,9 @@ type Options struct {
 	// BatchPublish makes Publish store a call of several messages as one
 	// JetStream fast batch (the stream then allows batched publishing):
 	// one acknowledgement per call instead of one per message. The server
-	// must support it (nats-server 2.14 and later; the embedded one does);
-	// Publish falls back to plain publishes when the server refuses a
-	// batch. serve sets it with the embedded server.
+	// must know fast batches (the embedded one does); Publish falls back to
+	// plain publishes when the server refuses a batch. serve sets it with
+	// the embedded server.
 	BatchPublish bool
 	Retention    time.Duration // default 168h
 	MaxBytes     int64         // 0: unlimited

@@ -28,7 +28,9 @@ type PublishResult struct {
 
 // Publish stores every message and returns only after JetStream acknowledged
 // each one. It publishes all of them asynchronously first and then waits, so
-// a request of many events costs one round trip, not one per event.
+// a request of many events costs one round trip, not one per event. With
+// Options.BatchPublish the messages go as one fast batch, which JetStream
+// acknowledges once, after it stored the last of them.
 //
 // Across a leader election or a reconnect to another node it publishes
 // again what was not acknowledged (see PublishAll), until
