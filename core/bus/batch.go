@@ -49,12 +49,20 @@ const batchFlow = "500"
 // off on the stream, or too many batches in flight); nothing was stored.
 var errBatchRefused = errors.New("bus: batch publish refused")
 
-// Error codes of nats-server's refusals to open a batch.
+// nats-server's error codes: it refuses to open a batch (batch publishing
+// off, too many batches in flight), and answers each message after a
+// batch that ended or never opened with "unknown batch id".
 const (
-	errCodeBatchDisabled                    = 10205
-	errCodeBatchTooMany                     = 10211
-	errCodeBatchUnknownID                   = 10208
-	batchOpStart, batchOpAdd, batchOpCommit = 0, 1, 2
+	errCodeBatchDisabled  = 10205
+	errCodeBatchUnknownID = 10208
+	errCodeBatchTooMany   = 10211
+)
+
+// A message's operation in its batch, in its reply subject.
+const (
+	batchOpStart = iota
+	batchOpAdd
+	batchOpCommit
 )
 
 func newBatchAcks(nc *nats.Conn) (*batchAcks, error) {
