@@ -11,13 +11,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
+	"github.com/switchboard-cdp/switchboard/internal/syncio"
 	"github.com/switchboard-cdp/switchboard/plugins"
 	"github.com/switchboard-cdp/switchboard/plugins/destinationtest"
 )
@@ -46,24 +46,13 @@ func buildPlugins(t testing.TB, dir string) (filelog, fixture string) {
 }
 
 // logBuffer collects the host's log lines (hclog JSON), safely.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuffer struct{ syncio.Buffer }
 
 // lines returns the log lines decoded.
 func (b *logBuffer) lines(t testing.TB) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
+	sc := bufio.NewScanner(strings.NewReader(b.String()))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var m map[string]any

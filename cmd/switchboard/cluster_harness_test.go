@@ -33,6 +33,7 @@ import (
 
 	"github.com/switchboard-cdp/switchboard/core/pipeline"
 	"github.com/switchboard-cdp/switchboard/destinations/metacapi/graphemu"
+	"github.com/switchboard-cdp/switchboard/internal/syncio"
 )
 
 const (
@@ -76,7 +77,7 @@ type clusterNATSNode struct {
 	conf                     string
 	cmd                      *exec.Cmd
 	exited                   chan struct{}
-	logs                     *syncBuffer
+	logs                     *syncio.Buffer
 }
 
 // clusterNATS is three nats-server processes clustered over loopback
@@ -151,7 +152,7 @@ func (c *clusterNATS) url() string {
 func (c *clusterNATS) start(i int) {
 	c.t.Helper()
 	nd := c.nodes[i]
-	nd.logs = &syncBuffer{}
+	nd.logs = &syncio.Buffer{}
 	nd.cmd = exec.Command(c.bin, "-c", nd.conf)
 	nd.cmd.Stdout, nd.cmd.Stderr = nd.logs, nd.logs
 	if err := nd.cmd.Start(); err != nil {
@@ -532,7 +533,7 @@ func startClusterServes(t *testing.T, ss ...*clusterServe) {
 	for _, s := range ss {
 		cmd := exec.Command(os.Args[0], "serve", "-c", s.cfg)
 		cmd.Env = append(os.Environ(), "SWITCHBOARD_TEST_MAIN=1")
-		s.p = &proc{cmd: cmd, logs: &syncBuffer{}}
+		s.p = &proc{cmd: cmd, logs: &syncio.Buffer{}}
 		cmd.Stdout, cmd.Stderr = s.p.logs, s.p.logs
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

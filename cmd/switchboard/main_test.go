@@ -17,6 +17,7 @@ import (
 
 	"github.com/switchboard-cdp/switchboard/core/config"
 	"github.com/switchboard-cdp/switchboard/core/gateway"
+	"github.com/switchboard-cdp/switchboard/internal/syncio"
 )
 
 // TestMain lets tests start this very binary as a `switchboard` process:
@@ -59,7 +60,7 @@ type server struct {
 	url    string
 	cancel context.CancelFunc
 	done   chan error
-	logs   *syncBuffer
+	logs   *syncio.Buffer
 }
 
 // startServe runs serve for cfgPath in-process until the test ends or
@@ -71,7 +72,7 @@ func startServe(t *testing.T, cfgPath string) *server {
 		t.Fatalf("load %s: %v", cfgPath, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &server{cancel: cancel, done: make(chan error, 1), logs: &syncBuffer{}}
+	s := &server{cancel: cancel, done: make(chan error, 1), logs: &syncio.Buffer{}}
 	g := &globals{stdout: io.Discard, stderr: s.logs, logLevel: "info", logFormat: "text"}
 	log, err := g.logger()
 	if err != nil {
@@ -100,24 +101,6 @@ func (s *server) stop() {
 	s.cancel()
 	s.cancel = nil
 	<-s.done
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // postBatch sends a /v1/batch of n track events with ids prefix-0..n-1.
@@ -344,7 +327,7 @@ func TestKill9KeepsAcknowledgedEvents(t *testing.T) {
 type proc struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *syncBuffer
+	logs *syncio.Buffer
 }
 
 // startProcess starts this test binary as `switchboard args...` and waits
@@ -360,7 +343,7 @@ func startProcessEnv(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(append(os.Environ(), "SWITCHBOARD_TEST_MAIN=1"), env...)
-	p := &proc{cmd: cmd, logs: &syncBuffer{}}
+	p := &proc{cmd: cmd, logs: &syncio.Buffer{}}
 	cmd.Stdout = p.logs
 	cmd.Stderr = p.logs
 	if err := cmd.Start(); err != nil {

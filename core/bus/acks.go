@@ -34,18 +34,28 @@ type acks struct {
 
 func newAcks(nc *nats.Conn) (*acks, error) {
 	a := &acks{nc: nc, prefix: nc.NewInbox() + ".", calls: map[uint64]*ackCall{}}
-	sub, err := nc.Subscribe(a.prefix+"*.*", a.receive)
+	sub, err := subscribeInbox(nc, a.prefix+"*.*", a.receive)
+	if err != nil {
+		return nil, err
+	}
+	a.sub = sub
+	return a, nil
+}
+
+// subscribeInbox subscribes cb to the acknowledgements on subject, with no
+// pending limits: in-flight publishes are bounded by the requests being
+// answered, and an acknowledgement dropped as a slow consumer would only
+// stall a call.
+func subscribeInbox(nc *nats.Conn, subject string, cb nats.MsgHandler) (*nats.Subscription, error) {
+	sub, err := nc.Subscribe(subject, cb)
 	if err != nil {
 		return nil, fmt.Errorf("bus: acknowledgement inbox: %w", err)
 	}
-	// In-flight publishes are bounded by the requests being answered; an
-	// acknowledgement dropped as a slow consumer would only stall a call.
 	if err := sub.SetPendingLimits(-1, -1); err != nil {
 		_ = sub.Unsubscribe()
 		return nil, fmt.Errorf("bus: acknowledgement inbox: %w", err)
 	}
-	a.sub = sub
-	return a, nil
+	return sub, nil
 }
 
 // ackCall is one Publish call's state across its attempts. Calls of

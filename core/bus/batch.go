@@ -68,13 +68,9 @@ const (
 func newBatchAcks(nc *nats.Conn) (*batchAcks, error) {
 	inbox := nc.NewInbox()
 	a := &batchAcks{prefix: inbox + ".", tag: inbox[len(inbox)-12:], calls: map[uint64]chan batchAnswer{}}
-	sub, err := nc.Subscribe(a.prefix+">", a.receive)
+	sub, err := subscribeInbox(nc, a.prefix+">", a.receive)
 	if err != nil {
-		return nil, fmt.Errorf("bus: batch acknowledgement inbox: %w", err)
-	}
-	if err := sub.SetPendingLimits(-1, -1); err != nil {
-		_ = sub.Unsubscribe()
-		return nil, fmt.Errorf("bus: batch acknowledgement inbox: %w", err)
+		return nil, err
 	}
 	a.sub = sub
 	return a, nil

@@ -2,7 +2,6 @@ package bus_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -61,15 +60,7 @@ func TestBatchPublishStoresEveryCall(t *testing.T) {
 // TestBatchPublishWhenStreamFullIsUnavailable: a batch that does not fit
 // fails the call, as plain publishes do.
 func TestBatchPublishWhenStreamFullIsUnavailable(t *testing.T) {
-	ctx := context.Background()
-	b := openBatching(t, 4096)
-	var pubErr error
-	for i := 0; i < 20 && pubErr == nil; i++ {
-		_, pubErr = b.Publish(ctx, msgs("web", i*10, 10))
-	}
-	if !errors.Is(pubErr, bus.ErrUnavailable) {
-		t.Fatalf("publishing into a full stream: err = %v, want ErrUnavailable", pubErr)
-	}
+	fillUntilUnavailable(t, openBatching(t, 4096))
 }
 
 // TestBatchPublishFallsBack: when the stream refuses batches, Publish

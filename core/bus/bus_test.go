@@ -93,9 +93,16 @@ func TestPublishWhenStreamFullIsUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	fillUntilUnavailable(t, b)
+}
+
+// fillUntilUnavailable publishes calls of 10 messages into a stream of a
+// few KB until one fails, and checks that it failed as ErrUnavailable.
+func fillUntilUnavailable(t *testing.T, b *bus.Bus) {
+	t.Helper()
 	var pubErr error
 	for i := 0; i < 20 && pubErr == nil; i++ {
-		_, pubErr = b.Publish(ctx, msgs("web", i*10, 10))
+		_, pubErr = b.Publish(context.Background(), msgs("web", i*10, 10))
 	}
 	if !errors.Is(pubErr, bus.ErrUnavailable) {
 		t.Fatalf("publishing into a full stream: err = %v, want ErrUnavailable", pubErr)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/switchboard-cdp/switchboard/core/config"
 	"github.com/switchboard-cdp/switchboard/destinations/webhook"
+	"github.com/switchboard-cdp/switchboard/internal/syncio"
 	"github.com/switchboard-cdp/switchboard/plugins"
 )
 
@@ -283,28 +284,9 @@ func (d *Destination) pid() int {
 	return d.cur.pid
 }
 
-// logBuffer is a slog handler target that keeps every line and shows them
-// when the test fails.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func testLogger(t testing.TB) (*slog.Logger, *logBuffer) {
+func testLogger(t testing.TB) (*slog.Logger, *syncio.Buffer) {
 	t.Helper()
-	lb := &logBuffer{}
+	lb := &syncio.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("logs:\n%s", lb.String())

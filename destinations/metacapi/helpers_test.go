@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/switchboard-cdp/switchboard/destinations/metacapi/graphemu"
+	"github.com/switchboard-cdp/switchboard/internal/syncio"
 	"github.com/switchboard-cdp/switchboard/plugins"
 )
 
@@ -62,26 +63,8 @@ func (r *remote) requests() int {
 	return len(r.bodies)
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // newDest configures a destination against r with the fixed clock.
-func newDest(t testing.TB, host plugins.Host, r *remote, extra map[string]any) (*Destination, *syncBuffer) {
+func newDest(t testing.TB, host plugins.Host, r *remote, extra map[string]any) (*Destination, *syncio.Buffer) {
 	t.Helper()
 	s := map[string]any{
 		"pixel_id":        testPixel,
@@ -94,7 +77,7 @@ func newDest(t testing.TB, host plugins.Host, r *remote, extra map[string]any) (
 		s[k] = v
 	}
 	raw, _ := json.Marshal(s)
-	logs := &syncBuffer{}
+	logs := &syncio.Buffer{}
 	d := New()
 	d.now = func() time.Time { return testNow }
 	err := d.Configure(context.Background(), plugins.Config{
