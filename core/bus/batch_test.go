@@ -86,3 +86,22 @@ func TestBatchPublishFallsBack(t *testing.T) {
 		t.Fatalf("recent = %d, %v; want 50", len(got), err)
 	}
 }
+
+// TestBatchPublishKeepsMsgIDs: with message ids (no NoMsgIDs) Publish does
+// not batch, and JetStream's window still recognises a call sent again.
+func TestBatchPublishKeepsMsgIDs(t *testing.T) {
+	ctx := context.Background()
+	b, err := bus.Open(ctx, bus.Options{StoreDir: t.TempDir(), BatchPublish: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	first, err := b.Publish(ctx, msgs("web", 0, 20))
+	if err != nil || first.Stored != 20 {
+		t.Fatalf("first publish = %+v, %v; want 20 stored", first, err)
+	}
+	again, err := b.Publish(ctx, msgs("web", 0, 20))
+	if err != nil || again.Duplicates != 20 {
+		t.Fatalf("the same call again = %+v, %v; want 20 duplicates", again, err)
+	}
+}

@@ -56,7 +56,9 @@ type Options struct {
 	// JetStream fast batch (the stream then allows batched publishing):
 	// one acknowledgement per call instead of one per message. The server
 	// must know fast batches (the embedded one does); Publish falls back to
-	// plain publishes when the server refuses a batch. serve sets it with
+	// plain publishes when the server refuses a batch. It applies with
+	// NoMsgIDs only: JetStream ends a batch at a first message it finds a
+	// duplicate, so messages with ids go one by one. serve sets it with
 	// the embedded server.
 	BatchPublish bool
 	Retention    time.Duration // default 168h
@@ -73,6 +75,9 @@ type Options struct {
 	Name   string
 	Logger *slog.Logger
 }
+
+// batching reports whether Publish sends fast batches.
+func (o *Options) batching() bool { return o.BatchPublish && o.NoMsgIDs }
 
 func (o *Options) defaults() {
 	if o.Stream == "" {
@@ -155,7 +160,7 @@ func Open(ctx context.Context, opts Options) (*Bus, error) {
 		b.Close()
 		return nil, err
 	}
-	if opts.BatchPublish {
+	if opts.batching() {
 		if b.batches, err = newBatchAcks(b.nc); err != nil {
 			b.Close()
 			return nil, err
@@ -306,7 +311,7 @@ func (b *Bus) ensureStream(ctx context.Context) error {
 		AllowDirect: true,
 		// Fast batches; an older server ignores the field (Publish then
 		// falls back to plain publishes).
-		AllowBatchPublish: b.opts.BatchPublish,
+		AllowBatchPublish: b.opts.batching(),
 	}
 	if cfg.MaxBytes == 0 {
 		cfg.MaxBytes = -1
