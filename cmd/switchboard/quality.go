@@ -106,19 +106,32 @@ func printQuality(w io.Writer, dest string, counters []plugins.Counter, top int)
 	events, dropped := metacapi.Quality(counters)
 	fmt.Fprintf(w, "destination %s\n", dest)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  PIXEL\tEVENT\tSENT\tSCORE\tem\tph\texternal_id\tfbp\tfbc\tip\tua\tEVENT_ID\tDEDUPE HITS")
-	pct := func(q metacapi.EventQuality, k string) string {
-		return fmt.Sprintf("%.0f%%", 100*q.Coverage[k])
-	}
+	fmt.Fprintln(tw, "  PIXEL\tEVENT\tSENT\tREJECTED\tSCORE\tem\tph\texternal_id\tfbp\tfbc\tip\tua\tEVENT_ID\tDEDUPE HITS")
 	for _, q := range events {
-		fmt.Fprintf(tw, "  %s\t%s\t%.0f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\n", q.Pixel, q.EventName, q.Events, q.Score,
-			pct(q, "em"), pct(q, "ph"), pct(q, "external_id"), pct(q, "fbp"), pct(q, "fbc"),
-			pct(q, "client_ip_address"), pct(q, "client_user_agent"), pct(q, "event_id"), q.DedupeHits)
+		// Shares and a score describe what Meta received: an event name
+		// none of whose events was sent has neither.
+		cells := []string{"-", "-", "-", "-", "-", "-", "-", "-", "-"}
+		if q.Events > 0 {
+			cells = []string{fmt.Sprintf("%.1f", q.Score)}
+			for _, k := range []string{"em", "ph", "external_id", "fbp", "fbc", "client_ip_address", "client_user_agent", "event_id"} {
+				cells = append(cells, fmt.Sprintf("%.0f%%", 100*q.Coverage[k]))
+			}
+		}
+		rejected := 0.0
+		for _, n := range q.Rejected {
+			rejected += n
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%.0f\t%.0f\t%s\t%.0f\n", q.Pixel, q.EventName, q.Events, rejected, strings.Join(cells, "\t"), q.DedupeHits)
 	}
 	_ = tw.Flush()
 	for _, q := range events {
-		for _, r := range metacapi.Recommendations(q.EventName, q.Coverage, top) {
-			fmt.Fprintf(w, "  - %s\n", r)
+		if q.Events > 0 {
+			for _, r := range metacapi.Recommendations(q.EventName, q.Coverage, top) {
+				fmt.Fprintf(w, "  - %s\n", r)
+			}
+		}
+		for _, code := range slices.Sorted(maps.Keys(q.Rejected)) {
+			fmt.Fprintf(w, "  - %.0f %s events rejected as %s (the reasons: switchboard dlq list)\n", q.Rejected[code], q.EventName, code)
 		}
 	}
 	for _, pixel := range slices.Sorted(maps.Keys(dropped)) {

@@ -10,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard-cdp/switchboard/destinations/metacapi"
 	"github.com/switchboard-cdp/switchboard/destinations/metacapi/graphemu"
+	"github.com/switchboard-cdp/switchboard/plugins"
 )
 
 // TestMetaThroughTheWholeSystemAndQuality sends Segment calls through
@@ -91,5 +93,43 @@ pipelines:
 	}
 	if strings.Contains(out+s.logs.String(), "tok-secret-9") {
 		t.Error("the access token leaked into logs or the quality report")
+	}
+}
+
+// TestQualityReportsRejectedEventNames: an event name none of whose events
+// Meta received shows its rejections, not shares of zero events and advice
+// about them.
+func TestQualityReportsRejectedEventNames(t *testing.T) {
+	px := func(l map[string]string) map[string]string { l["pixel"] = "1"; return l }
+	counters := []plugins.Counter{
+		{Name: metacapi.CounterEvents, Labels: px(map[string]string{"event_name": "Purchase"}), Delta: 4},
+		{Name: metacapi.CounterMatchKey, Labels: px(map[string]string{"event_name": "Purchase", "key": "em"}), Delta: 4},
+		{Name: metacapi.CounterRejected, Labels: px(map[string]string{"event_name": "Purchase", "code": "stale_event"}), Delta: 1},
+		{Name: metacapi.CounterRejected, Labels: px(map[string]string{"event_name": "PageView", "code": "website_requirements"}), Delta: 2},
+	}
+	var b strings.Builder
+	printQuality(&b, "meta", counters, 3)
+	out := b.String()
+	for _, want := range []string{
+		"REJECTED",
+		"1 Purchase events rejected as stale_event",
+		"2 PageView events rejected as website_requirements",
+		"100% of Purchase events have no phone (ph)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("quality output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "of PageView events have no") {
+		t.Errorf("advice about PageView events, none of which was sent:\n%s", out)
+	}
+	var row string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "PageView") && !strings.Contains(l, "rejected") {
+			row = l
+		}
+	}
+	if f := strings.Fields(row); len(f) < 5 || f[2] != "0" || f[3] != "2" || f[4] != "-" {
+		t.Errorf("PageView row = %q, want 0 sent, 2 rejected and no score", row)
 	}
 }
