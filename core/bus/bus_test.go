@@ -1,9 +1,12 @@
 package bus_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -137,5 +140,53 @@ func TestNoMsgIDsLeavesDedupeToTheCaller(t *testing.T) {
 	}
 	if n := msg.CachedInfo().State.Msgs; n != 20 {
 		t.Fatalf("stream holds %d messages, want 20", n)
+	}
+}
+
+// TestStreamWrittenInSmallBlocks: without MaxBytes the events stream is
+// written in blocks of at most 4 MB (nats-server keeps each recently used
+// block's buffer in memory; see ensureStream), all events on one subject
+// still stored.
+func TestStreamWrittenInSmallBlocks(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	b, err := bus.Open(ctx, bus.Options{StoreDir: dir, NoMsgIDs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	body := bytes.Repeat([]byte("x"), 4000)
+	const calls, per = 30, 100 // 12 MB
+	for c := range calls {
+		batch := make([]bus.Message, per)
+		for i := range batch {
+			batch[i] = bus.Message{Subject: "events.web.track", Data: body, ID: fmt.Sprintf("m-%d-%d", c, i)}
+		}
+		if res, err := b.Publish(ctx, batch); err != nil || res.Stored != per {
+			t.Fatalf("publish = %+v, %v", res, err)
+		}
+	}
+	blocks, err := filepath.Glob(filepath.Join(dir, "jetstream", "*", "streams", b.Stream(), "msgs", "*.blk"))
+	if err != nil || len(blocks) == 0 {
+		t.Fatalf("no message blocks found: %v", err)
+	}
+	for _, blk := range blocks {
+		fi, err := os.Stat(blk)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() > 4<<20+8<<10 {
+			t.Errorf("block %s is %d bytes, want at most 4 MB", filepath.Base(blk), fi.Size())
+		}
+	}
+	if len(blocks) < 3 {
+		t.Errorf("12 MB in %d blocks, want at least 3", len(blocks))
+	}
+	st, err := b.JetStream().Stream(ctx, b.Stream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := st.Info(ctx); err != nil || info.State.Msgs != calls*per {
+		t.Fatalf("stream holds %v messages (%v), want %d", info.State.Msgs, err, calls*per)
 	}
 }
