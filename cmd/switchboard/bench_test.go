@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -318,14 +319,23 @@ func TestBenchAllSmall(t *testing.T) {
 		got[f.ID] = f
 	}
 	for _, id := range []string{"ceiling.publish", "ceiling.fetch", "ingest.rate", "ingest.p99open", "ingest.rssopen", "e2e.meta.rate", "e2e.meta.p99", "e2e.metaext.rate", "e2e.metaext.serveRSS", "e2e.webhook.rate", "e2e.isolation.rate", "e2e.isolation.ratio"} {
-		if f := got[id]; f == nil || len(f.Values) != 1 || f.Median <= 0 {
+		want := 1
+		if id == "e2e.webhook.rate" {
+			want = 2 // before and after the isolation run
+		}
+		if f := got[id]; f == nil || len(f.Values) != want || f.Median <= 0 {
 			t.Errorf("figure %s: %+v", id, f)
+		}
+	}
+	if iso, hook := got["e2e.isolation.ratio"], got["e2e.webhook.rate"]; iso != nil && hook != nil && len(hook.Values) == 2 {
+		if want := got["e2e.isolation.rate"].Values[0] / ((hook.Values[0] + hook.Values[1]) / 2); math.Abs(iso.Values[0]-want) > 1e-9 {
+			t.Errorf("isolation ratio %v, want the isolation run over the mean of the runs alone, %v", iso.Values[0], want)
 		}
 	}
 	if f := got["ingest.rate"]; f != nil && (f.Ratio <= 0 || f.Result == "") {
 		t.Errorf("ingest figure lacks ratio or result: %+v", f)
 	}
-	if len(rep.E2EDetails) != 5 {
+	if len(rep.E2EDetails) != 6 {
 		t.Fatalf("end-to-end runs: %+v", rep.E2EDetails)
 	}
 	for _, e := range rep.E2EDetails {
