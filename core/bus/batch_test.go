@@ -105,3 +105,33 @@ func TestBatchPublishKeepsMsgIDs(t *testing.T) {
 		t.Fatalf("the same call again = %+v, %v; want 20 duplicates", again, err)
 	}
 }
+
+// TestPlainBusKeepsBatchesAllowed: a bus connecting to an embedded
+// server as an external client (no batches of its own) leaves the stream's
+// batches allowed for the embedded bus, which keeps storing in batches.
+func TestPlainBusKeepsBatchesAllowed(t *testing.T) {
+	ctx := context.Background()
+	emb, err := bus.Open(ctx, bus.Options{StoreDir: t.TempDir(), Listen: "127.0.0.1:0", NoMsgIDs: true, BatchPublish: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emb.Close()
+	ext, err := bus.Open(ctx, bus.Options{URL: emb.ClientURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ext.Close()
+	st, err := emb.JetStream().Stream(ctx, emb.Stream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.CachedInfo().Config.AllowBatchPublish {
+		t.Fatal("the external bus turned the stream's batches off")
+	}
+	if res, err := emb.Publish(ctx, msgs("web", 0, 50)); err != nil || res.Stored != 50 {
+		t.Fatalf("publish = %+v, %v", res, err)
+	}
+	if res, err := ext.Publish(ctx, msgs("app", 0, 50)); err != nil || res.Stored != 50 {
+		t.Fatalf("external publish = %+v, %v", res, err)
+	}
+}

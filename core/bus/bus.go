@@ -330,6 +330,18 @@ func (b *Bus) ensureStream(ctx context.Context) error {
 		// MaxBytes set the server sizes blocks from it instead.
 		cfg.MaxMsgsPerSubject = unlimitedPerSubject
 	}
+	if !cfg.AllowBatchPublish {
+		// A bus that does not batch leaves batches allowed for one that
+		// does: a serve reaching another serve's embedded server through
+		// nats.listen would otherwise turn them off under it.
+		// A quick look only: a cluster still electing its leaders answers
+		// later, and EnsureStream then waits for it with retries.
+		lctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		if st, err := b.js.Stream(lctx, b.stream); err == nil && st.CachedInfo().Config.AllowBatchPublish {
+			cfg.AllowBatchPublish = true
+		}
+		cancel()
+	}
 	if _, err := EnsureStream(ctx, b.js, cfg, b.log); err != nil {
 		return fmt.Errorf("bus: %w", err)
 	}
