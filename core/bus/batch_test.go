@@ -7,16 +7,12 @@ import (
 	"testing"
 
 	"github.com/switchboard-cdp/switchboard/core/bus"
+	"github.com/switchboard-cdp/switchboard/core/bus/bustest"
 )
 
 func openBatching(t *testing.T, maxBytes int64) *bus.Bus {
 	t.Helper()
-	b, err := bus.Open(context.Background(), bus.Options{StoreDir: t.TempDir(), NoMsgIDs: true, BatchPublish: true, MaxBytes: maxBytes})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(b.Close)
-	return b
+	return bustest.Open(t, bus.Options{NoMsgIDs: true, BatchPublish: true, MaxBytes: maxBytes})
 }
 
 // TestBatchPublishStoresEveryCall: with BatchPublish, calls from many
@@ -91,11 +87,7 @@ func TestBatchPublishFallsBack(t *testing.T) {
 // not batch, and JetStream's window still recognises a call sent again.
 func TestBatchPublishKeepsMsgIDs(t *testing.T) {
 	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Options{StoreDir: t.TempDir(), BatchPublish: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := bustest.Open(t, bus.Options{BatchPublish: true})
 	first, err := b.Publish(ctx, msgs("web", 0, 20))
 	if err != nil || first.Stored != 20 {
 		t.Fatalf("first publish = %+v, %v; want 20 stored", first, err)
@@ -111,16 +103,8 @@ func TestBatchPublishKeepsMsgIDs(t *testing.T) {
 // batches allowed for the embedded bus, which keeps storing in batches.
 func TestPlainBusKeepsBatchesAllowed(t *testing.T) {
 	ctx := context.Background()
-	emb, err := bus.Open(ctx, bus.Options{StoreDir: t.TempDir(), Listen: "127.0.0.1:0", NoMsgIDs: true, BatchPublish: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emb.Close()
-	ext, err := bus.Open(ctx, bus.Options{URL: emb.ClientURL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ext.Close()
+	emb := bustest.Open(t, bus.Options{Listen: "127.0.0.1:0", NoMsgIDs: true, BatchPublish: true})
+	ext := bustest.Open(t, bus.Options{URL: emb.ClientURL()})
 	st, err := emb.JetStream().Stream(ctx, emb.Stream())
 	if err != nil {
 		t.Fatal(err)

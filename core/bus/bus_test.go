@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchboard-cdp/switchboard/core/bus"
+	"github.com/switchboard-cdp/switchboard/core/bus/bustest"
 )
 
 func open(t *testing.T, dir string) *bus.Bus {
@@ -90,12 +91,7 @@ func TestPublishSurvivesRestart(t *testing.T) {
 }
 
 func TestPublishWhenStreamFullIsUnavailable(t *testing.T) {
-	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Options{StoreDir: t.TempDir(), MaxBytes: 4096})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := bustest.Open(t, bus.Options{MaxBytes: 4096})
 	fillUntilUnavailable(t, b)
 }
 
@@ -117,11 +113,7 @@ func fillUntilUnavailable(t *testing.T, b *bus.Bus) {
 // seen.Publisher dedupes before the bus).
 func TestNoMsgIDsLeavesDedupeToTheCaller(t *testing.T) {
 	ctx := context.Background()
-	b, err := bus.Open(ctx, bus.Options{StoreDir: t.TempDir(), NoMsgIDs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := bustest.Open(t, bus.Options{NoMsgIDs: true})
 	for range 2 {
 		if res, err := b.Publish(ctx, msgs("web", 0, 10)); err != nil || res.Stored != 10 {
 			t.Fatalf("publish = %+v, %v; want 10 stored", res, err)
@@ -150,11 +142,7 @@ func TestNoMsgIDsLeavesDedupeToTheCaller(t *testing.T) {
 func TestStreamWrittenInSmallBlocks(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	b, err := bus.Open(ctx, bus.Options{StoreDir: dir, NoMsgIDs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := bustest.Open(t, bus.Options{StoreDir: dir, NoMsgIDs: true})
 	body := bytes.Repeat([]byte("x"), 4000)
 	const calls, per = 30, 100 // 12 MB
 	for c := range calls {
