@@ -40,8 +40,10 @@ func TestHashSetMatchesMap(t *testing.T) {
 			t.Fatalf("has(%x) = %v, want %v", h, s.has(h), want[h])
 		}
 	}
-	if load := float64(s.n) / float64(len(s.slots)); load > 0.8 || load < 0.5 {
-		t.Errorf("load factor %.2f outside [0.5, 0.8]", load)
+	for i, tb := range s.tables {
+		if load := float64(tb.n) / float64(len(tb.slots)); load > 0.8 || load < 0.4 {
+			t.Errorf("table %d: load factor %.2f outside [0.4, 0.8]", i, load)
+		}
 	}
 	var empty hashSet
 	if empty.has(0) || empty.has(42) || empty.len() != 0 {
@@ -65,6 +67,28 @@ func TestHashSetWrapsAround(t *testing.T) {
 	}
 	if s.has(top-5) || s.len() != 6 {
 		t.Errorf("len %d", s.len())
+	}
+}
+
+// TestHashSetGrowsInSmallSteps: no add rehashes more than a small part of
+// the set (one table), so a set of millions of keys never holds its lock
+// for long.
+func TestHashSetGrowsInSmallSteps(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	var s hashSet
+	const n = 1 << 20
+	worst := 0
+	for range n {
+		before := s.moved
+		s.add(r.Uint64())
+		worst = max(worst, s.moved-before)
+	}
+	// A table holds about n/64 keys; allow for uneven tables.
+	if limit := n / 16; worst > limit {
+		t.Errorf("one add rehashed %d keys of %d (limit %d)", worst, n, limit)
+	}
+	if s.moved > 4*n {
+		t.Errorf("%d keys moved in all for %d added", s.moved, n)
 	}
 }
 
