@@ -5,7 +5,8 @@ import "math/bits"
 // shardBits is log2 of the number of tables a hashSet splits its keys
 // into, by their top bits. A table grows alone, so adding one key rehashes
 // at most 1/64 of the set under the set's lock: growing one flat table of
-// a million keys held every ingest request behind it for ~30 ms.
+// a generation's ~150,000 ids (3 s at 50,000 events/s) held every ingest
+// request behind it for up to ~30 ms.
 const shardBits = 6
 
 // hashSet is a set of 64-bit hashes in flat arrays: 1<<shardBits tables,
