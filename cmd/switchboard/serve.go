@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/switchboard-cdp/switchboard/core/gateway"
 	"github.com/switchboard-cdp/switchboard/core/pluginhost"
 	"github.com/switchboard-cdp/switchboard/core/seen"
+	"github.com/switchboard-cdp/switchboard/sources/ingest"
 	"github.com/switchboard-cdp/switchboard/sources/segment"
 	"github.com/switchboard-cdp/switchboard/sources/tealium"
 )
@@ -128,6 +130,10 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 			})
 		}
 	}
+	gate, err := ingest.NewGate(maxInFlightBytes(cfg.Server.MaxInFlightBytes), cfg.Server.QueueTimeout, reg)
+	if err != nil {
+		return err
+	}
 	routes := map[string]http.Handler{}
 	if len(tealSources) > 0 {
 		teal, err := tealium.New(tealium.Options{
@@ -136,6 +142,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 			Logger:         log.With("component", "tealium"),
 			Registerer:     reg,
 			TrustedProxies: trusted,
+			Gate:           gate,
 		})
 		if err != nil {
 			return err
@@ -151,6 +158,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 			Logger:         log.With("component", "segment"),
 			Registerer:     reg,
 			TrustedProxies: trusted,
+			Gate:           gate,
 		})
 		if err != nil {
 			return err
@@ -225,6 +233,15 @@ func openHost(ctx context.Context, cfg *config.Config, log *slog.Logger, reg pro
 		opts.DestinationLimits[name] = pluginhost.Limits{MaxInFlight: d.MaxInFlight, CallTimeout: d.Timeout}
 	}
 	return pluginhost.Open(ctx, cfg, opts)
+}
+
+// maxInFlightBytes is server.max_in_flight_bytes, or for 0 its default:
+// 1 MiB per CPU (GOMAXPROCS), at least 2 MiB.
+func maxInFlightBytes(n int64) int64 {
+	if n > 0 {
+		return n
+	}
+	return max(ingest.DefaultGatePerCPU*int64(runtime.GOMAXPROCS(0)), ingest.DefaultGateMin)
 }
 
 // serveGCPercent is serve's garbage-collection target unless GOGC is set.

@@ -137,6 +137,7 @@ func TestDefaults(t *testing.T) {
 		IdleTimeout:    120 * time.Second,
 		MaxHeaderBytes: 65536,
 		ShutdownGrace:  25 * time.Second,
+		QueueTimeout:   10 * time.Second,
 	}
 	if !reflect.DeepEqual(c.Server, wantServer) {
 		t.Errorf("Server = %+v, want %+v", c.Server, wantServer)
@@ -169,16 +170,18 @@ func TestDefaults(t *testing.T) {
 func TestParseEveryField(t *testing.T) {
 	c := mustParse(t, "valid-full.yaml", nil)
 	wantServer := Server{
-		Listen:         "127.0.0.1:9090",
-		AdminToken:     "s3cr3t-admin",
-		TLSCert:        "/etc/tls/cert.pem",
-		TLSKey:         "/etc/tls/key.pem",
-		TrustedProxies: []string{"10.0.0.0/8", "192.168.1.1", "::1"},
-		ReadTimeout:    5 * time.Second,
-		WriteTimeout:   time.Minute,
-		IdleTimeout:    2 * time.Minute,
-		MaxHeaderBytes: 8192,
-		ShutdownGrace:  10 * time.Second,
+		Listen:           "127.0.0.1:9090",
+		AdminToken:       "s3cr3t-admin",
+		TLSCert:          "/etc/tls/cert.pem",
+		TLSKey:           "/etc/tls/key.pem",
+		TrustedProxies:   []string{"10.0.0.0/8", "192.168.1.1", "::1"},
+		ReadTimeout:      5 * time.Second,
+		WriteTimeout:     time.Minute,
+		IdleTimeout:      2 * time.Minute,
+		MaxHeaderBytes:   8192,
+		ShutdownGrace:    10 * time.Second,
+		MaxInFlightBytes: 4 << 20,
+		QueueTimeout:     3 * time.Second,
 	}
 	if !reflect.DeepEqual(c.Server, wantServer) {
 		t.Errorf("Server = %+v, want %+v", c.Server, wantServer)
@@ -203,7 +206,7 @@ func TestParseEveryField(t *testing.T) {
 	if s := c.Sources["web"]; s.RateLimit != 100 || s.Burst != 200 {
 		t.Errorf("web = %+v", s)
 	}
-	if d := c.Destinations["hook"]; d.Plugin != "./bin/my-plugin" || d.Settings.Kind != 0 || at(d.Node) != "32:5" {
+	if d := c.Destinations["hook"]; d.Plugin != "./bin/my-plugin" || d.Settings.Kind != 0 || at(d.Node) != "34:5" {
 		t.Errorf("hook = plugin %q, settings kind %v, node at %s", d.Plugin, d.Settings.Kind, at(d.Node))
 	}
 	if p := c.Pipelines["all"]; p.When.Kind != 0 || p.Map.Kind != 0 || !p.When.IsZero() {
@@ -372,6 +375,8 @@ func TestProblems(t *testing.T) {
 			"bad-server.yaml:5:17: server.read_timeout: must be greater than 0",
 			"bad-server.yaml:6:17: server.idle_timeout: must be greater than 0",
 			"bad-server.yaml:7:21: server.max_header_bytes: must be greater than 0",
+			"bad-server.yaml:8:24: server.max_in_flight_bytes: must be 0 (1 MiB per CPU, at least 2 MiB) or greater",
+			"bad-server.yaml:9:18: server.queue_timeout: must be greater than 0",
 		}},
 		{file: "bad-nats.yaml", want: []string{
 			"bad-nats.yaml:2:8: nats.url: server 1 of 2 must be a nats://, tls://, ws:// or wss:// URL (comma-separated for a cluster)",

@@ -71,6 +71,7 @@ func withDefaults(file string) *Config {
 			IdleTimeout:    defaultIdleTimeout,
 			MaxHeaderBytes: defaultMaxHeaderBytes,
 			ShutdownGrace:  defaultShutdownGrace,
+			QueueTimeout:   defaultQueueTimeout,
 		},
 		NATS: NATS{
 			StoreDir:     "./data",

@@ -38,6 +38,12 @@ type Server struct {
 	IdleTimeout    time.Duration `yaml:"idle_timeout"`     // default 120s
 	MaxHeaderBytes int           `yaml:"max_header_bytes"` // default 64 KiB
 	ShutdownGrace  time.Duration `yaml:"shutdown_grace"`   // default 25s
+	// MaxInFlightBytes bounds the tracking requests decoded and stored at
+	// once by the sum of their bodies (uncompressed, at least 4 KiB
+	// each); the others wait, up to QueueTimeout, then get 503. 0: 1 MiB
+	// per CPU (GOMAXPROCS), at least 2 MiB.
+	MaxInFlightBytes int64         `yaml:"max_in_flight_bytes"`
+	QueueTimeout     time.Duration `yaml:"queue_timeout"` // default 10s
 }
 
 // NATS configures the JetStream connection or the embedded server.

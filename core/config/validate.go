@@ -50,6 +50,10 @@ func (p *parser) validateServer() {
 	if s.MaxHeaderBytes <= 0 {
 		p.check(p.where("server.max_header_bytes"), "server.max_header_bytes", "must be greater than 0")
 	}
+	if s.MaxInFlightBytes < 0 {
+		p.check(p.where("server.max_in_flight_bytes"), "server.max_in_flight_bytes", "must be 0 (1 MiB per CPU, at least 2 MiB) or greater")
+	}
+	p.positive("server.queue_timeout", s.QueueTimeout)
 }
 
 func (p *parser) validateNATS() {

@@ -18,6 +18,9 @@ type Base struct {
 	Now     func() time.Time
 	Trusted []netip.Prefix
 	Limits  Limits
+	// Gate bounds the requests decoded and stored at once, shared by
+	// every source of a server; nil: unbounded.
+	Gate *Gate
 }
 
 // Limits cap one request: its body (after gunzip too), one event's JSON,

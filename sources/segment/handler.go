@@ -63,6 +63,9 @@ type Options struct {
 	MaxEventBytes int
 	// MaxBatchEvents caps the events of one batch request.
 	MaxBatchEvents int
+	// Gate bounds the requests decoded and stored at once (shared with
+	// the server's other sources); nil: unbounded.
+	Gate *ingest.Gate
 }
 
 // Handler serves the Segment tracking API under /v1/. It is safe for
@@ -111,6 +114,7 @@ func New(opts Options) (*Handler, error) {
 		Log:     opts.Logger,
 		Now:     opts.Now,
 		Trusted: opts.TrustedProxies,
+		Gate:    opts.Gate,
 		Limits:  ingest.Limits{Request: opts.MaxRequestBytes, Event: opts.MaxEventBytes, Events: opts.MaxBatchEvents},
 	}.Open(opts.Publisher, opts.Registerer, ingest.Limits{Request: DefaultMaxRequestBytes, Event: DefaultMaxEventBytes, Events: DefaultMaxBatchEvents})
 	if err != nil {
@@ -273,6 +277,12 @@ func (h *Handler) track(w http.ResponseWriter, r *http.Request, rt route) (int, 
 		ingest.PutBuffer(buf)
 		return writeError(w, rerr), nameOf(src)
 	}
+	weight, ok := h.base.Gate.Enter(r.Context(), buf.Len())
+	if !ok {
+		ingest.PutBuffer(buf)
+		return ingest.Busy(w), nameOf(src)
+	}
+	defer h.base.Gate.Leave(weight)
 	p := getPayload()
 	defer putPayload(p)
 	msgs, types, rerr := h.decode(r, rt, buf.Bytes(), p, &src, now)

@@ -20,6 +20,7 @@ import (
 	"github.com/switchboard-cdp/switchboard/core/bus"
 	"github.com/switchboard-cdp/switchboard/core/bus/bustest"
 	"github.com/switchboard-cdp/switchboard/core/event"
+	"github.com/switchboard-cdp/switchboard/sources/ingest"
 	"github.com/switchboard-cdp/switchboard/sources/segment"
 )
 
@@ -724,6 +725,48 @@ func TestRateLimit(t *testing.T) {
 	wantStatus(t, e.do(http.MethodPost, "/v1/t", strings.NewReader(body), map[string]string{"X-Write-Key": appKey1}), 200)
 }
 
+// TestGateQueuesThenTurnsAway: with the server's in-flight budget taken
+// (here by the test, as by a request being stored), a request waits its
+// turn and is stored once the budget is given back; one that waits longer
+// than the gate's wait gets 503 with Retry-After, and nothing of it is
+// stored.
+func TestGateQueuesThenTurnsAway(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	gate, err := ingest.NewGate(4<<10, 300*time.Millisecond, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(o *segment.Options) { o.Gate = gate })
+	held, ok := gate.Enter(context.Background(), 1)
+	if !ok {
+		t.Fatal("the test could not take the gate")
+	}
+	r := e.post("/v1/t", `{"type":"track","event":"E","userId":"u","messageId":"turned-away"}`)
+	wantStatus(t, r, 503)
+	if r.header.Get("Retry-After") != "1" || !strings.Contains(r.body, "server busy") {
+		t.Fatalf("503 without its Retry-After or message: %v %s", r.header, r.body)
+	}
+	if _, found := e.find("web", "turned-away"); found {
+		t.Fatal("a request answered 503 was stored")
+	}
+	if got := metricValue(t, reg, "switchboard_ingest_requests_busy_total", nil); got != 1 {
+		t.Fatalf("busy %v, want 1", got)
+	}
+
+	done := make(chan response)
+	go func() { done <- e.post("/v1/t", `{"type":"track","event":"E","userId":"u","messageId":"waited"}`) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for metricValue(t, reg, "switchboard_ingest_requests_waiting", nil) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the second request never waited at the gate")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	gate.Leave(held)
+	wantStatus(t, <-done, 200)
+	e.mustFind("web", "waited")
+}
+
 func TestDuplicateMessageIDStoredOnce(t *testing.T) {
 	e := newEnv(t, nil)
 	body := `{"batch":[{"type":"track","event":"E","userId":"u","messageId":"dup-1"},{"type":"track","event":"E","userId":"u","messageId":"dup-1"},{"type":"track","event":"E","userId":"u","messageId":"dup-2"}]}`
@@ -905,6 +948,9 @@ func metricValue(t *testing.T, reg *prometheus.Registry, name string, labels map
 				if v, ok := labels[lp.GetName()]; !ok || v != lp.GetValue() {
 					continue next
 				}
+			}
+			if g := m.GetGauge(); g != nil {
+				return g.GetValue()
 			}
 			return m.GetCounter().GetValue()
 		}

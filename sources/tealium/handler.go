@@ -82,6 +82,9 @@ type Options struct {
 	MaxRequestBytes int
 	MaxEventBytes   int
 	MaxBulkEvents   int
+	// Gate bounds the requests decoded and stored at once (shared with
+	// the server's other sources); nil: unbounded.
+	Gate *ingest.Gate
 }
 
 // Handler serves Tealium's collection routes (Paths). It is safe for
@@ -116,6 +119,7 @@ func New(opts Options) (*Handler, error) {
 		Log:     opts.Logger,
 		Now:     opts.Now,
 		Trusted: opts.TrustedProxies,
+		Gate:    opts.Gate,
 		Limits:  ingest.Limits{Request: opts.MaxRequestBytes, Event: opts.MaxEventBytes, Events: opts.MaxBulkEvents},
 	}.Open(opts.Publisher, opts.Registerer, ingest.Limits{Request: DefaultMaxRequestBytes, Event: DefaultMaxEventBytes, Events: DefaultMaxBulkEvents})
 	if err != nil {
@@ -212,6 +216,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt string) (int,
 	}
 	now := h.base.Now()
 	var events []Attributes
+	size := len(r.URL.RawQuery) // what the request's events came in: its gate weight
 	switch {
 	case rt == routeEvent && r.Method == http.MethodGet:
 		noCache(w)
@@ -232,6 +237,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt string) (int,
 	default:
 		buf, err := ingest.ReadBody(r, h.base.Limits.Request)
 		if err == nil {
+			size = buf.Len()
 			if rt == routeBulk {
 				events, err = ParseBulk(buf.Bytes(), h.base.Limits.Event, h.base.Limits.Events)
 			} else if buf.Len() > h.base.Limits.Event {
@@ -261,6 +267,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, rt string) (int,
 		return ingest.TooManyRequests(w, src.limiter, now), src.name
 	}
 
+	weight, ok := h.base.Gate.Enter(r.Context(), size)
+	if !ok {
+		return ingest.Busy(w), src.name
+	}
+	defer h.base.Gate.Leave(weight)
 	req := &Request{
 		Source:          src.name,
 		UserIDAttribute: src.userAttr,

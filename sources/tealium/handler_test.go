@@ -20,6 +20,7 @@ import (
 	"github.com/switchboard-cdp/switchboard/core/bus"
 	"github.com/switchboard-cdp/switchboard/core/bus/bustest"
 	"github.com/switchboard-cdp/switchboard/core/event"
+	"github.com/switchboard-cdp/switchboard/sources/ingest"
 	"github.com/switchboard-cdp/switchboard/sources/segment"
 	"github.com/switchboard-cdp/switchboard/sources/tealium"
 )
@@ -409,6 +410,40 @@ func TestRateLimitAndUnavailable(t *testing.T) {
 	}
 	r = down.do(http.MethodGet, "/event?tealium_account=acme&tealium_event=view&tealium_visitor_id=v", nil, nil)
 	wantStatus(t, r, 503)
+}
+
+// TestGateTurnsAwayWhenFull: with the server's in-flight budget taken (here
+// by the test), a pixel and a POST wait out the gate's wait, get 503 with
+// Retry-After and are not stored; with it free they are.
+func TestGateTurnsAwayWhenFull(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	gate, err := ingest.NewGate(4<<10, 50*time.Millisecond, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(o *tealium.Options) { o.Gate = gate })
+	held, ok := gate.Enter(context.Background(), 1)
+	if !ok {
+		t.Fatal("the test could not take the gate")
+	}
+	pixel := "/event?tealium_account=acme&tealium_event=view&tealium_visitor_id=v"
+	for _, r := range []response{e.do(http.MethodGet, pixel, nil, nil), e.post("/event", `{"tealium_account":"acme","tealium_event":"view","tealium_visitor_id":"v"}`)} {
+		wantStatus(t, r, 503)
+		if r.header.Get("Retry-After") != "1" {
+			t.Fatalf("503 without Retry-After: %v", r.header)
+		}
+	}
+	if n := len(e.stored("tag")); n != 0 {
+		t.Fatalf("%d events stored from requests answered 503", n)
+	}
+	if got := counter(t, reg, "switchboard_ingest_requests_busy_total"); got != 2 {
+		t.Fatalf("busy %v, want 2", got)
+	}
+	gate.Leave(held)
+	wantStatus(t, e.do(http.MethodGet, pixel, nil, nil), 200)
+	if n := len(e.stored("tag")); n != 1 {
+		t.Fatalf("%d events stored, want 1", n)
+	}
 }
 
 type failing struct{}
