@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/switchboard-cdp/switchboard/core/pluginhost"
+	"github.com/switchboard-cdp/switchboard/destinations/file"
 	"github.com/switchboard-cdp/switchboard/destinations/metacapi"
 	"github.com/switchboard-cdp/switchboard/destinations/webhook"
 	"github.com/switchboard-cdp/switchboard/plugins"
@@ -22,6 +23,7 @@ import (
 // `switchboard plugin NAME`, which serves the table's entry. Add a
 // built-in here and nowhere else.
 var builtinDestinations = map[string]func() plugins.Destination{
+	"file":      func() plugins.Destination { return file.New() },
 	"meta-capi": func() plugins.Destination { return metacapi.New() },
 	"webhook":   func() plugins.Destination { return webhook.New() },
 }

@@ -108,7 +108,7 @@ func TestValidateChecksDestinationSettings(t *testing.T) {
 
 func TestPluginCommandRefusesUnknownNames(t *testing.T) {
 	_, _, err := runCLI(t, "plugin", "no-such-destination")
-	if err == nil || !strings.Contains(err.Error(), `unknown built-in destination "no-such-destination" (built-ins: meta-capi, webhook)`) {
+	if err == nil || !strings.Contains(err.Error(), `unknown built-in destination "no-such-destination" (built-ins: file, meta-capi, webhook)`) {
 		t.Errorf("plugin no-such-destination = %v", err)
 	}
 }
