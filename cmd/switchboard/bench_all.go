@@ -31,6 +31,7 @@ type benchAllOptions struct {
 	ingestRate  float64
 	ingestSecs  float64
 	connections int
+	many        int // connections of the many-clients ingest round (0: none)
 	micro       bool
 	microCount  int
 	repo        string
@@ -50,8 +51,9 @@ func newBenchAllCmd(g *globals) *cobra.Command {
   1. the ceiling: raw JetStream async publish and fetch+ack of the same
      messages on the same kind of store;
   2. ingest: Segment /v1/batch, 100 events per request, closed loop
-     (throughput, RSS) and open loop at --ingest-rate for --ingest-seconds
-     (request latency and RSS under sustained load);
+     (throughput, RSS) at --connections and at --many-connections, and
+     open loop at --ingest-rate for --ingest-seconds (request latency and
+     RSS under sustained load);
   3. end to end: ingest → pipeline → meta-capi plugin → the Graph API
      emulator (throughput; and sent→delivered latency at --latency-rate),
      Segment → webhook (array mode) throughput, and the webhook pipeline's
@@ -77,6 +79,7 @@ not a failure: the exit status is 1 only if a stage could not run.`,
 	f.Float64Var(&o.latencyRate, "latency-rate", 5_000, "offered events/s of the end-to-end latency round")
 	f.Float64Var(&o.latencySecs, "latency-seconds", 12, "length of the end-to-end latency round")
 	f.IntVar(&o.connections, "connections", 16, "concurrent keep-alive connections")
+	f.IntVar(&o.many, "many-connections", 256, "connections of a second closed-loop ingest round, as a load generator with many clients opens (0: no such round)")
 	f.BoolVar(&o.micro, "micro", true, "run the micro-benchmarks (needs the source tree and go)")
 	f.IntVar(&o.microCount, "micro-count", 3, "runs of each micro-benchmark")
 	f.StringVar(&o.repo, "repo", ".", "the source tree, for the micro-benchmarks")
@@ -231,6 +234,21 @@ func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
 			add("ingest.rate", 2, "ingest /v1/batch, closed loop", "events/s", closed.EventsPerSec)
 			add("ingest.p99closed", 2, "ingest p99 request latency, closed loop", "ms", closed.P99ms)
 			add("ingest.rss", 2, "serve peak RSS, ingest", "MB", float64(closed.PeakRSS)/(1<<20))
+			if o.many > 0 {
+				manyOpts := ingestOpts
+				manyOpts.connections = o.many
+				progress("ingest: %d events, closed loop, %d connections", o.ingest, o.many)
+				many, err := benchOneRound(ctx, g, manyOpts, filepath.Join(dir, "ingest-many"), false, warm, meas, progress)
+				if err != nil {
+					return err
+				}
+				if many.Failed > 0 {
+					problem("round %d: ingest at %d connections: %d requests failed: %s", r+1, o.many, many.Failed, strings.Join(many.Errors, "; "))
+				}
+				add("ingest.many.rate", 2, fmt.Sprintf("ingest, closed loop, %d connections", o.many), "events/s", many.EventsPerSec)
+				add("ingest.many.p99", 2, fmt.Sprintf("ingest p99 request latency, %d connections", o.many), "ms", many.P99ms)
+				add("ingest.many.rss", 2, fmt.Sprintf("serve peak RSS, ingest, %d connections", o.many), "MB", float64(many.PeakRSS)/(1<<20))
+			}
 			openEvents := int(o.ingestRate * o.ingestSecs)
 			ingestOpts.rate, ingestOpts.events = o.ingestRate, openEvents
 			openMeas := buildBenchPayload(rng, openEvents, 100, false)
@@ -356,6 +374,7 @@ func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
 	}
 	ratio("ingest.rate", "ceiling.publish")
 	ratio("ingest.openrate", "ceiling.publish")
+	ratio("ingest.many.rate", "ceiling.publish")
 	ratio("e2e.meta.rate", "ceiling.fetch")
 	ratio("e2e.webhook.rate", "ceiling.fetch")
 	if f, c := figs["e2e.isolation.rate"], figs["e2e.webhook.rate"]; f != nil && c != nil && c.Median > 0 {
@@ -370,6 +389,8 @@ func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
 	target("ingest.rate", ">=", 50_000, false)
 	target("ingest.p99open", "<=", 25, false)
 	target("ingest.rss", "<=", 150, false)
+	target("ingest.many.rate", ">=", 50_000, false)
+	target("ingest.many.rss", "<=", 150, false)
 	target("ingest.rssopen", "<=", 150, false)
 	target("e2e.meta.rate", ">=", 20_000, false)
 	target("e2e.meta.p99", "<=", 2_000, false)
