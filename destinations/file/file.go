@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/switchboard-cdp/switchboard/plugins"
@@ -36,11 +37,12 @@ const retryAfter = 5 * time.Second
 // File is the file destination. New returns one ready for Describe and
 // Configure.
 type File struct {
-	mu   sync.Mutex // serialises writes: Deliver runs concurrently
-	f    *os.File   // nil until Configure, and after Close
-	path string
-	sync bool
-	log  *slog.Logger
+	mu     sync.Mutex // serialises writes: Deliver runs concurrently
+	f      *os.File   // opened by the first write
+	closed bool
+	path   string
+	sync   bool
+	log    *slog.Logger
 }
 
 // New returns an unconfigured file destination.
@@ -68,8 +70,10 @@ func (d *File) Describe(context.Context) (plugins.Spec, error) {
 	}, nil
 }
 
-// Configure checks the settings, creates the directory and opens the file
-// for appending.
+// Configure checks the settings and that the file can be appended to (or
+// created, with its directory) without creating anything: switchboard
+// validate configures every destination, and must leave no file behind.
+// The first batch creates the directory and the file.
 func (d *File) Configure(_ context.Context, pc plugins.Config) error {
 	var s settings
 	dec := json.NewDecoder(bytes.NewReader(pc.Settings))
@@ -83,12 +87,8 @@ func (d *File) Configure(_ context.Context, pc plugins.Config) error {
 	if s.Path == "" {
 		return plugins.FieldErrors{{Field: "path", Message: "required"}}
 	}
-	if err := os.MkdirAll(filepath.Dir(s.Path), 0o755); err != nil {
-		return plugins.FieldErrors{{Field: "path", Message: "cannot create its directory: " + err.Error()}}
-	}
-	f, err := os.OpenFile(s.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return plugins.FieldErrors{{Field: "path", Message: "cannot open it for appending: " + err.Error()}}
+	if err := checkWritable(s.Path); err != nil {
+		return plugins.FieldErrors{{Field: "path", Message: err.Error()}}
 	}
 	log := pc.Logger
 	if log == nil {
@@ -99,10 +99,46 @@ func (d *File) Configure(_ context.Context, pc plugins.Config) error {
 	if d.f != nil {
 		_ = d.f.Close()
 	}
-	d.f, d.path, d.sync, d.log = f, s.Path, s.Sync, log
+	d.f, d.closed, d.path, d.sync, d.log = nil, false, s.Path, s.Sync, log
 	log.Info("appending events", "path", s.Path)
 	return nil
 }
+
+// checkWritable tells why path could not be appended to: it is not a
+// regular file, or it (or, when it does not exist, the closest directory
+// above it that does) is not writable, or that is not a directory.
+func checkWritable(path string) error {
+	if fi, err := os.Stat(path); err == nil {
+		if !fi.Mode().IsRegular() {
+			return fmt.Errorf("%s is not a regular file", path)
+		}
+		if err := syscall.Access(path, writeOK); err != nil {
+			return fmt.Errorf("cannot append to %s: %w", path, err)
+		}
+		return nil
+	}
+	dir := filepath.Dir(path)
+	for {
+		fi, err := os.Stat(dir)
+		if err == nil {
+			if !fi.IsDir() {
+				return fmt.Errorf("cannot create its directory: %s is not a directory", dir)
+			}
+			if err := syscall.Access(dir, writeOK); err != nil {
+				return fmt.Errorf("cannot create it in %s: %w", dir, err)
+			}
+			return nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return fmt.Errorf("cannot create its directory: %w", err)
+		}
+		dir = parent
+	}
+}
+
+// writeOK is access(2)'s W_OK, "may write" (package syscall has no name for it).
+const writeOK = 2
 
 // Deliver appends the batch's payloads, one line each, in one write. A
 // payload that is not JSON is rejected alone; a failed write is retried
@@ -138,11 +174,21 @@ func (d *File) Deliver(_ context.Context, batch []plugins.Event) ([]plugins.Resu
 func (d *File) append(lines []byte) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.f == nil {
+	if d.path == "" || d.closed {
 		return errors.New("file: Deliver called before Configure or after Close")
 	}
 	if len(lines) == 0 {
 		return nil
+	}
+	if d.f == nil {
+		if err := os.MkdirAll(filepath.Dir(d.path), 0o755); err != nil {
+			return err
+		}
+		f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			return err
+		}
+		d.f = f
 	}
 	if _, err := d.f.Write(lines); err != nil {
 		return fmt.Errorf("write %s: %w", d.path, err)
@@ -159,6 +205,7 @@ func (d *File) append(lines []byte) error {
 func (d *File) Close(context.Context) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.closed = true
 	if d.f == nil {
 		return nil
 	}

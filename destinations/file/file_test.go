@@ -110,6 +110,9 @@ func TestAppendsOneLinePerEventAcrossRestarts(t *testing.T) {
 // as delivered.
 func TestFailedWriteIsRetried(t *testing.T) {
 	d := configure(t, `{"path": "`+filepath.Join(t.TempDir(), "e.jsonl")+`"}`)
+	if res, err := d.Deliver(context.Background(), []plugins.Event{{ID: "0", Payload: json.RawMessage(`{}`)}}); err != nil || res[0].Outcome != plugins.OutcomeDelivered {
+		t.Fatalf("first batch: %+v %v", res, err)
+	}
 	d.mu.Lock()
 	_ = d.f.Close() // later writes fail with "file already closed"
 	d.mu.Unlock()
@@ -122,6 +125,29 @@ func TestFailedWriteIsRetried(t *testing.T) {
 	}
 }
 
+// TestConfigureCreatesNothing: switchboard validate configures every
+// destination; only the first batch creates the directory and the file.
+func TestConfigureCreatesNothing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	path := filepath.Join(dir, "events.jsonl")
+	d := configure(t, `{"path": "`+path+`"}`)
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Configure created %s (%v)", dir, err)
+	}
+	if _, err := d.Deliver(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("an empty batch created %s (%v)", dir, err)
+	}
+	if _, err := d.Deliver(context.Background(), []plugins.Event{{ID: "1", Payload: json.RawMessage(`{"a":1}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := lines(t, path); len(got) != 1 || got[0] != `{"a":1}` {
+		t.Fatalf("file holds %q", got)
+	}
+}
+
 func TestConfigureErrors(t *testing.T) {
 	blocker := filepath.Join(t.TempDir(), "a-file")
 	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
@@ -131,8 +157,8 @@ func TestConfigureErrors(t *testing.T) {
 		"no path":          {`{}`, "path", "required"},
 		"unknown setting":  {`{"path": "x", "rotate": true}`, "rotate", "unknown setting"},
 		"not an object":    {`[1]`, "", "must be a JSON object"},
-		"dir is a file":    {`{"path": "` + filepath.Join(blocker, "e.jsonl") + `"}`, "path", "cannot create its directory"},
-		"path is a folder": {`{"path": "` + filepath.Dir(blocker) + `"}`, "path", "cannot open it for appending"},
+		"dir is a file":    {`{"path": "` + filepath.Join(blocker, "sub", "e.jsonl") + `"}`, "path", "cannot create its directory: " + blocker + " is not a directory"},
+		"path is a folder": {`{"path": "` + filepath.Dir(blocker) + `"}`, "path", "is not a regular file"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := New().Configure(context.Background(), plugins.Config{Settings: json.RawMessage(tc.settings), Host: &destinationtest.MemoryHost{}})
