@@ -26,6 +26,7 @@ type benchAllOptions struct {
 	rounds      int
 	ingest      int // events per ingest round
 	e2e         int // events per end-to-end throughput round
+	isolation   int // events per webhook and isolation round
 	latencySecs float64
 	latencyRate float64
 	ingestRate  float64
@@ -74,6 +75,7 @@ not a failure: the exit status is 1 only if a stage could not run.`,
 	f.IntVar(&o.rounds, "rounds", 3, "rounds; every figure is the median")
 	f.IntVar(&o.ingest, "ingest-events", 300_000, "events per ingest round (and per raw ceiling round)")
 	f.IntVar(&o.e2e, "e2e-events", 150_000, "events per end-to-end throughput round")
+	f.IntVar(&o.isolation, "isolation-events", 300_000, "events per webhook round (alone, with the failing sibling, alone again): ~10 s each, as the machine's speed drifts within 5 s runs by more than the 5% isolation measures")
 	f.Float64Var(&o.ingestRate, "ingest-rate", 50_000, "offered events/s of the ingest latency round")
 	f.Float64Var(&o.ingestSecs, "ingest-seconds", 30, "length of the ingest latency round (sustained load: JetStream's and the GC's steady state)")
 	f.Float64Var(&o.latencyRate, "latency-rate", 5_000, "offered events/s of the end-to-end latency round")
@@ -140,8 +142,8 @@ type benchMachine struct {
 }
 
 func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
-	if o.rounds < 1 || o.ingest < 1 || o.e2e < 1 || o.connections < 1 || o.ingestRate <= 0 || o.ingestSecs <= 0 || o.latencyRate <= 0 || o.latencySecs <= 0 {
-		return errors.New("bench: --rounds, --ingest-events, --e2e-events, --connections, the rates and --latency-seconds must be positive")
+	if o.rounds < 1 || o.ingest < 1 || o.e2e < 1 || o.isolation < 1 || o.connections < 1 || o.ingestRate <= 0 || o.ingestSecs <= 0 || o.latencyRate <= 0 || o.latencySecs <= 0 {
+		return errors.New("bench: --rounds, --ingest-events, --e2e-events, --isolation-events, --connections, the rates and --latency-seconds must be positive")
 	}
 	run := map[string]bool{}
 	for _, st := range o.stages {
@@ -319,7 +321,7 @@ func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
 		add("e2e.metaext.rate", 3, "end to end → meta, separate nats-server", "events/s", xr.EventsPerSec)
 		add("e2e.metaext.serveRSS", 3, "serve peak RSS, end to end, separate nats-server", "MB", float64(xr.ServeRSS)/(1<<20))
 		hook := base
-		hook.dest = "webhook"
+		hook.dest, hook.events = "webhook", o.isolation
 		hr, err := e2e("webhook", hook)
 		if err != nil {
 			return err

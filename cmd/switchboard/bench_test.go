@@ -296,7 +296,7 @@ func TestBenchAllSmall(t *testing.T) {
 	t.Setenv("SWITCHBOARD_TEST_MAIN", "1")
 	out := t.TempDir()
 	var stdout, stderr strings.Builder
-	err := run(t.Context(), []string{"bench", "all", "--rounds", "1", "--ingest-events", "2000", "--e2e-events", "1500",
+	err := run(t.Context(), []string{"bench", "all", "--rounds", "1", "--ingest-events", "2000", "--e2e-events", "1500", "--isolation-events", "1500",
 		"--ingest-rate", "1000", "--ingest-seconds", "2", "--latency-rate", "1000", "--latency-seconds", "1", "--connections", "2",
 		"--many-connections", "8", "--micro=false", "--out", out, "--dir", t.TempDir()}, &stdout, &stderr)
 	if err != nil {
