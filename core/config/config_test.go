@@ -137,7 +137,7 @@ func TestDefaults(t *testing.T) {
 		IdleTimeout:    120 * time.Second,
 		MaxHeaderBytes: 65536,
 		ShutdownGrace:  25 * time.Second,
-		QueueTimeout:   10 * time.Second,
+		QueueTimeout:   5 * time.Second,
 	}
 	if !reflect.DeepEqual(c.Server, wantServer) {
 		t.Errorf("Server = %+v, want %+v", c.Server, wantServer)

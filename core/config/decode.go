@@ -19,7 +19,7 @@ const (
 	defaultIdleTimeout    = 120 * time.Second
 	defaultMaxHeaderBytes = 64 << 10
 	defaultShutdownGrace  = 25 * time.Second
-	defaultQueueTimeout   = 10 * time.Second
+	defaultQueueTimeout   = 5 * time.Second
 	defaultDedupeWindow   = 30 * time.Second
 	defaultRetention      = 168 * time.Hour
 )

@@ -43,7 +43,7 @@ type Server struct {
 	// each); the others wait, up to QueueTimeout, then get 503. 0: 1 MiB
 	// per CPU (GOMAXPROCS), at least 2 MiB.
 	MaxInFlightBytes int64         `yaml:"max_in_flight_bytes"`
-	QueueTimeout     time.Duration `yaml:"queue_timeout"` // default 10s
+	QueueTimeout     time.Duration `yaml:"queue_timeout"` // default 5s
 }
 
 // NATS configures the JetStream connection or the embedded server.

@@ -41,14 +41,12 @@ type Gate struct {
 // goroutine, its decoded events and its publish call cost that much.
 const minWeight = 4 << 10
 
-// Defaults of the gate's budget and wait.
+// Defaults of the gate's budget.
 const (
 	// DefaultGatePerCPU is the budget per GOMAXPROCS; DefaultGateMin
 	// the least (2 MiB on two cores).
 	DefaultGatePerCPU = 1 << 20
 	DefaultGateMin    = 2 << 20
-	// DefaultGateWait is how long a request waits for its turn.
-	DefaultGateWait = 10 * time.Second
 )
 
 // NewGate returns a gate admitting requests while the bodies admitted sum to
