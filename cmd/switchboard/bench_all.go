@@ -224,14 +224,20 @@ func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
 
 		// 2. Ingest, closed then open loop.
 		if run["ingest"] {
+			// round runs one ingest round in dir/sub, described as what in the
+			// progress lines and the problems.
+			round := func(what, sub string, opts benchOptions, m *benchPayload) (benchRound, error) {
+				progress("ingest: %d events, %s", opts.events, what)
+				res, err := benchOneRound(ctx, g, opts, filepath.Join(dir, sub), false, warm, m, progress)
+				if err == nil && res.Failed > 0 {
+					problem("round %d: ingest, %s: %d requests failed: %s", r+1, what, res.Failed, strings.Join(res.Errors, "; "))
+				}
+				return res, err
+			}
 			ingestOpts := benchOptions{events: o.ingest, batch: 100, connections: o.connections, writeKey: benchDefaultWriteKey}
-			progress("ingest: %d events, closed loop", o.ingest)
-			closed, err := benchOneRound(ctx, g, ingestOpts, filepath.Join(dir, "ingest"), false, warm, meas, progress)
+			closed, err := round("closed loop", "ingest", ingestOpts, meas)
 			if err != nil {
 				return err
-			}
-			if closed.Failed > 0 {
-				problem("round %d: ingest: %d requests failed: %s", r+1, closed.Failed, strings.Join(closed.Errors, "; "))
 			}
 			add("ingest.rate", 2, "ingest /v1/batch, closed loop", "events/s", closed.EventsPerSec)
 			add("ingest.p99closed", 2, "ingest p99 request latency, closed loop", "ms", closed.P99ms)
@@ -239,13 +245,9 @@ func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
 			if o.many > 0 {
 				manyOpts := ingestOpts
 				manyOpts.connections = o.many
-				progress("ingest: %d events, closed loop, %d connections", o.ingest, o.many)
-				many, err := benchOneRound(ctx, g, manyOpts, filepath.Join(dir, "ingest-many"), false, warm, meas, progress)
+				many, err := round(fmt.Sprintf("closed loop, %d connections", o.many), "ingest-many", manyOpts, meas)
 				if err != nil {
 					return err
-				}
-				if many.Failed > 0 {
-					problem("round %d: ingest at %d connections: %d requests failed: %s", r+1, o.many, many.Failed, strings.Join(many.Errors, "; "))
 				}
 				add("ingest.many.rate", 2, fmt.Sprintf("ingest, closed loop, %d connections", o.many), "events/s", many.EventsPerSec)
 				add("ingest.many.p99", 2, fmt.Sprintf("ingest p99 request latency, %d connections", o.many), "ms", many.P99ms)
@@ -253,14 +255,9 @@ func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
 			}
 			openEvents := int(o.ingestRate * o.ingestSecs)
 			ingestOpts.rate, ingestOpts.events = o.ingestRate, openEvents
-			openMeas := buildBenchPayload(rng, openEvents, 100, false)
-			progress("ingest: %d events offered at %.0f/s", openEvents, o.ingestRate)
-			open, err := benchOneRound(ctx, g, ingestOpts, filepath.Join(dir, "ingest-open"), false, warm, openMeas, progress)
+			open, err := round(fmt.Sprintf("offered at %.0f/s", o.ingestRate), "ingest-open", ingestOpts, buildBenchPayload(rng, openEvents, 100, false))
 			if err != nil {
 				return err
-			}
-			if open.Failed > 0 {
-				problem("round %d: ingest at %.0f/s: %d requests failed: %s", r+1, o.ingestRate, open.Failed, strings.Join(open.Errors, "; "))
 			}
 			add("ingest.openrate", 2, fmt.Sprintf("ingest at %.0f/s offered: achieved", o.ingestRate), "events/s", open.EventsPerSec)
 			add("ingest.p99open", 2, fmt.Sprintf("ingest p99 request latency at %.0f/s", o.ingestRate), "ms", open.P99ms)
