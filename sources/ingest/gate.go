@@ -21,8 +21,8 @@ import (
 //
 // Without it every connection's request is decoded and published at once:
 // at 256 connections of 100-event batches against two cores serve's peak
-// RSS was 181–186 MB against 112–121 with it, its p99 latency 540–704 ms
-// against 326–409, at the same or a higher rate. Weighing bodies rather
+// RSS was 178–188 MB against 112–125 with it, its p99 latency 568–704 ms
+// against 363–406, at the same or a higher rate. Weighing bodies rather
 // than counting requests keeps the bound fair to both kinds of client: a
 // budget of 2 MiB admits ~34 requests of 100 ~600-byte events, or 512 of
 // one event each (a browser's, whose acknowledgement latency, not its

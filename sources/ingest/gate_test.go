@@ -1,4 +1,4 @@
-package ingest_test
+package ingest
 
 import (
 	"context"
@@ -8,46 +8,36 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/switchboard-cdp/switchboard/sources/ingest"
+	dto "github.com/prometheus/client_model/go"
 )
 
-func newGate(t *testing.T, budget int64, wait time.Duration) (*ingest.Gate, *prometheus.Registry) {
+// value is the gauge's or counter's value.
+func value(t *testing.T, c prometheus.Metric) float64 {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	g, err := ingest.NewGate(budget, wait, reg)
-	if err != nil {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
 		t.Fatal(err)
 	}
-	return g, reg
+	if g := m.GetGauge(); g != nil {
+		return g.GetValue()
+	}
+	return m.GetCounter().GetValue()
 }
 
-// gathered is the value of the metric name on reg.
-func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
+func newGate(t *testing.T, budget int64, wait time.Duration) *Gate {
 	t.Helper()
-	mfs, err := reg.Gather()
+	g, err := NewGate(budget, wait, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		m := mf.GetMetric()[0]
-		if c := m.GetCounter(); c != nil {
-			return c.GetValue()
-		}
-		return m.GetGauge().GetValue()
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
+	return g
 }
 
 // waitWaiting waits until n requests wait at the gate.
-func waitWaiting(t *testing.T, reg *prometheus.Registry, n float64) {
+func waitWaiting(t *testing.T, g *Gate, n float64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for gathered(t, reg, "switchboard_ingest_requests_waiting") != n {
+	for value(t, g.waiting) != n {
 		if time.Now().After(deadline) {
 			t.Fatalf("never %v requests waiting", n)
 		}
@@ -56,7 +46,7 @@ func waitWaiting(t *testing.T, reg *prometheus.Registry, n float64) {
 }
 
 func TestGateBoundsBodiesInFlight(t *testing.T) {
-	g, reg := newGate(t, 64<<10, time.Minute)
+	g := newGate(t, 64<<10, time.Minute)
 	ctx := context.Background()
 	// Two bodies of 30 KiB fit, and small ones weigh 4 KiB each.
 	w1, ok1 := g.Enter(ctx, 30<<10)
@@ -78,7 +68,7 @@ func TestGateBoundsBodiesInFlight(t *testing.T) {
 		}
 		admitted <- w
 	}()
-	waitWaiting(t, reg, 1)
+	waitWaiting(t, g, 1)
 	select {
 	case w := <-admitted:
 		t.Fatalf("admitted (%d) over the budget", w)
@@ -88,7 +78,7 @@ func TestGateBoundsBodiesInFlight(t *testing.T) {
 	if w := <-admitted; w != 4<<10 {
 		t.Fatalf("after a Leave: weight %d", w)
 	}
-	waitWaiting(t, reg, 0)
+	waitWaiting(t, g, 0)
 	g.Leave(w2)
 	g.Leave(small)
 	g.Leave(4 << 10)
@@ -99,13 +89,13 @@ func TestGateBoundsBodiesInFlight(t *testing.T) {
 		t.Fatalf("1 MiB body: %v, weight %d", ok, big)
 	}
 	g.Leave(big)
-	if got := gathered(t, reg, "switchboard_ingest_requests_busy_total"); got != 0 {
+	if got := value(t, g.busy); got != 0 {
 		t.Fatalf("busy %v, want 0", got)
 	}
 }
 
 func TestGateTurnsAwayAfterItsWait(t *testing.T) {
-	g, reg := newGate(t, 4<<10, 30*time.Millisecond)
+	g := newGate(t, 4<<10, 30*time.Millisecond)
 	ctx := context.Background()
 	w, ok := g.Enter(ctx, 100)
 	if !ok {
@@ -118,7 +108,7 @@ func TestGateTurnsAwayAfterItsWait(t *testing.T) {
 	if d := time.Since(start); d < 30*time.Millisecond {
 		t.Fatalf("turned away after %v, before the wait of 30ms", d)
 	}
-	if got := gathered(t, reg, "switchboard_ingest_requests_busy_total"); got != 1 {
+	if got := value(t, g.busy); got != 1 {
 		t.Fatalf("busy %v, want 1", got)
 	}
 	// A client that goes away while waiting is not counted as turned away.
@@ -127,7 +117,7 @@ func TestGateTurnsAwayAfterItsWait(t *testing.T) {
 	if _, ok := g.Enter(cctx, 100); ok {
 		t.Fatal("admitted with a cancelled context while full")
 	}
-	if got := gathered(t, reg, "switchboard_ingest_requests_busy_total"); got != 1 {
+	if got := value(t, g.busy); got != 1 {
 		t.Fatalf("busy %v after a cancelled wait, want 1", got)
 	}
 	g.Leave(w)
@@ -139,14 +129,14 @@ func TestGateTurnsAwayAfterItsWait(t *testing.T) {
 
 	// The 503 a turned-away request gets.
 	rec := httptest.NewRecorder()
-	if code := ingest.Busy(rec); code != 503 || rec.Code != 503 || rec.Header().Get("Retry-After") != "1" ||
+	if code := Busy(rec); code != 503 || rec.Code != 503 || rec.Header().Get("Retry-After") != "1" ||
 		!strings.Contains(rec.Body.String(), `"success":false`) || !strings.Contains(rec.Body.String(), "nothing was stored") {
 		t.Fatalf("Busy: %d %v %s", rec.Code, rec.Header(), rec.Body)
 	}
 }
 
 func TestGateNilAndInvalid(t *testing.T) {
-	var g *ingest.Gate
+	var g *Gate
 	if _, ok := g.Enter(context.Background(), 1<<30); !ok {
 		t.Fatal("a nil gate refused")
 	}
@@ -155,22 +145,22 @@ func TestGateNilAndInvalid(t *testing.T) {
 		budget int64
 		wait   time.Duration
 	}{{0, time.Second}, {-1, time.Second}, {1, 0}} {
-		if _, err := ingest.NewGate(bad.budget, bad.wait, nil); err == nil {
+		if _, err := NewGate(bad.budget, bad.wait, nil); err == nil {
 			t.Errorf("NewGate(%d, %v) accepted", bad.budget, bad.wait)
 		}
 	}
 	// Two gates on one registry share the collectors (serve builds one;
 	// tests build several).
 	reg := prometheus.NewRegistry()
-	a, err := ingest.NewGate(1<<20, time.Second, reg)
+	a, err := NewGate(1<<20, time.Second, reg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ingest.NewGate(1<<20, time.Second, reg); err != nil {
+	b, err := NewGate(1<<20, time.Second, reg)
+	if err != nil {
 		t.Fatalf("a second gate on one registry: %v", err)
 	}
-	_, _ = a.Enter(context.Background(), 1)
-	if got := gathered(t, reg, "switchboard_ingest_requests_waiting"); got != 0 {
-		t.Fatalf("waiting %v", got)
+	if a.waiting != b.waiting || a.busy != b.busy {
+		t.Fatal("two gates on one registry do not share their collectors")
 	}
 }
