@@ -194,8 +194,11 @@ func (s *Set) receive(m jetstream.Msg) {
 }
 
 // waitLoaded marks the set ready once the consumer has nothing pending
-// and everything it delivered was applied — which also covers an empty
-// stream, and one whose last messages expired before they were read.
+// and everything it delivered was applied — which also covers one whose
+// last messages expired before they were read. A consumer that delivered
+// nothing at all has nothing to apply: an empty stream, or one every mark
+// of which expired (its sequence is then past 0, and the consumer reports
+// its start, not a delivery, as the last stream sequence delivered).
 func (s *Set) waitLoaded(cons jetstream.Consumer) {
 	t := time.NewTicker(poll)
 	defer t.Stop()
@@ -203,7 +206,8 @@ func (s *Set) waitLoaded(cons jetstream.Consumer) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		info, err := cons.Info(ctx)
 		cancel()
-		if err == nil && info.NumPending == 0 && info.Delivered.Stream <= s.applied.Load() {
+		if err == nil && info.NumPending == 0 &&
+			(info.Delivered.Consumer == 0 || info.Delivered.Stream <= s.applied.Load()) {
 			s.loaded()
 		}
 		select {

@@ -97,6 +97,44 @@ func TestSeenIsSharedAndSurvivesRestart(t *testing.T) {
 	}
 }
 
+// TestSeenLoadsWhenEveryMarkExpired: a set started on a stream whose marks
+// have all expired (a restart after a quiet spell longer than the TTL: the
+// stream holds no message but its sequence is past 0) is ready at once.
+// It once waited for a delivery that could never come, and ingest with it.
+func TestSeenLoadsWhenEveryMarkExpired(t *testing.T) {
+	b := bustest.Open(t, bus.Options{})
+	ctx := context.Background()
+	first := newTestSeen(b, nil)
+	t.Cleanup(first.Close)
+	if err := first.Mark(ctx, []string{"gone"}, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	st, err := b.JetStream().Stream(ctx, "SB_SEEN_meta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		info, err := st.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Msgs == 0 && info.State.LastSeq > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the mark never expired: %+v", info.State)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	second := newTestSeen(b, nil)
+	t.Cleanup(second.Close)
+	if got := seenOf(t, second, []string{"gone", "new"}); got[0] || got[1] {
+		t.Fatalf("set on an expired stream says %v; want [false false]", got)
+	}
+}
+
 func TestSeenExpires(t *testing.T) {
 	b := bustest.Open(t, bus.Options{})
 	clock := time.Now()
