@@ -219,6 +219,49 @@ func TestDedupeOutlivesJetStreamWindow(t *testing.T) {
 	}
 }
 
+// TestRestartAfterTheDedupeWindowServesAtOnce: serve restarted after a quiet
+// spell longer than nats.dedupe_window (every id in SB_INGEST_IDS expired)
+// is ready and stores tracking calls at once. It once waited forever for
+// ids the stream no longer held, and every call hung without an answer.
+func TestRestartAfterTheDedupeWindowServesAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, "  store_dir: "+filepath.Join(dir, "data")+"\n  dedupe_window: 1s")
+	s := startServe(t, cfg)
+	postBatch(t, s.url, "a", 10)
+	s.stop()
+	time.Sleep(3 * time.Second) // the ids' 1 s, rounded up to a whole second, and JetStream's expiry pass
+
+	s = startServe(t, cfg)
+	client := &http.Client{Timeout: 20 * time.Second}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := client.Get(s.url + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz still %s 20 s after a restart", resp.Status)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	req, _ := http.NewRequest(http.MethodPost, s.url+"/v1/track",
+		strings.NewReader(`{"userId":"u1","event":"Signed Up","messageId":"after-quiet"}`))
+	req.SetBasicAuth(testWriteKey, "")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("track after the restart: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("track after the restart: %s", resp.Status)
+	}
+	storedOnce(t, s.url, 11)
+}
+
 // TestSameEventsAtOnceStoredOnce: with the embedded server's default
 // (JetStream's Nats-Msg-Id window off), the same events in several
 // requests at once are stored once: the seen set cannot know them yet, the

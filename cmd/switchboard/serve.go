@@ -176,7 +176,7 @@ func serve(ctx context.Context, cfg *config.Config, log *slog.Logger, ready func
 		MaxHeaderBytes: cfg.Server.MaxHeaderBytes,
 		AdminToken:     cfg.Server.AdminToken.Reveal(),
 		Routes:         routes,
-		Store:          busStore{b},
+		Store:          busStore{b: b, ids: ids},
 		Sources:        names,
 		Admin:          (&pipelinesAPI{cfg: cfg, ps: pls, js: b.JetStream()}).routes(),
 		Gatherer:       reg,
@@ -302,10 +302,23 @@ func parsePrefixes(in []string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-// busStore adapts the bus to the gateway's Store.
-type busStore struct{ b *bus.Bus }
+// busStore adapts the bus to the gateway's Store. It is ready once
+// JetStream is and ingest's dedupe has loaded the ids already stored
+// (until then a tracking call waits for it, up to 10 s, then gets 503).
+type busStore struct {
+	b   *bus.Bus
+	ids *seen.Set
+}
 
-func (s busStore) Ready(ctx context.Context) error { return s.b.Ready(ctx) }
+func (s busStore) Ready(ctx context.Context) error {
+	if err := s.b.Ready(ctx); err != nil {
+		return err
+	}
+	if !s.ids.Loaded() {
+		return errors.New("ingest dedupe is still loading the event ids already stored")
+	}
+	return nil
+}
 
 func (s busStore) Recent(ctx context.Context, filter string, limit int) ([]gateway.StoredEvent, error) {
 	got, err := s.b.Recent(ctx, filter, limit)

@@ -157,3 +157,34 @@ func TestPublisherClaimsIDsInFlight(t *testing.T) {
 		t.Fatalf("the events stream holds %d messages; want %d", n, 3+15+10)
 	}
 }
+
+// TestPublisherWaitsForTheSetToLoadAtMostLoadWait: while the set is still
+// reading the IDs already stored, a call waits LoadWait at most, then
+// fails having stored nothing (ingest answers 503; the SDK retries).
+func TestPublisherWaitsForTheSetToLoadAtMostLoadWait(t *testing.T) {
+	b := bustest.Open(t, bus.Options{})
+	set := New(b, Options{Stream: "SB_INGEST_IDS", Subject: "sb.ingest.ids", TTL: time.Hour, Steps: 2})
+	// Marked started but never loading, as a set still reading a long
+	// stream (no tail and no note loop run, so it is not Closed).
+	set.started = true
+	if set.Loaded() {
+		t.Fatal("a set that read nothing says it is loaded")
+	}
+	next := &failing{}
+	p := &Publisher{Next: next, Set: set, LoadWait: 200 * time.Millisecond}
+	start := time.Now()
+	_, err := p.Publish(context.Background(), messages("a", 3))
+	if err == nil || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Publish while loading: %v; want a deadline error", err)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Fatalf("Publish waited %v for a set that never loads", waited)
+	}
+	if next.calls != 0 {
+		t.Fatalf("the store was called %d times while the set was loading", next.calls)
+	}
+	set.loaded()
+	if !set.Loaded() {
+		t.Fatal("Loaded is false after loading")
+	}
+}

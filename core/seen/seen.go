@@ -220,6 +220,17 @@ func (s *Set) waitLoaded(cons jetstream.Consumer) {
 	}
 }
 
+// Loaded reports whether the set has read its stream to the end, so that
+// it answers lookups without waiting.
+func (s *Set) Loaded() bool {
+	select {
+	case <-s.ready:
+		return true
+	default:
+		return false
+	}
+}
+
 func (s *Set) loaded() {
 	s.readyOnce.Do(func() { close(s.ready) })
 }
