@@ -24,9 +24,10 @@ import (
 
 type benchAllOptions struct {
 	rounds      int
-	ingest      int // events per ingest round
-	e2e         int // events per end-to-end throughput round
-	isolation   int // events per webhook and isolation round
+	ingest      int     // events per ingest round
+	e2e         int     // events per end-to-end throughput round
+	isolation   int     // at least this many events per webhook and isolation round
+	isolationS  float64 // and enough for about this many seconds each
 	latencySecs float64
 	latencyRate float64
 	ingestRate  float64
@@ -75,7 +76,8 @@ not a failure: the exit status is 1 only if a stage could not run.`,
 	f.IntVar(&o.rounds, "rounds", 3, "rounds; every figure is the median")
 	f.IntVar(&o.ingest, "ingest-events", 300_000, "events per ingest round (and per raw ceiling round)")
 	f.IntVar(&o.e2e, "e2e-events", 150_000, "events per end-to-end throughput round")
-	f.IntVar(&o.isolation, "isolation-events", 300_000, "events per webhook round (alone, with the failing sibling, alone again): ~10 s each, as the machine's speed drifts within 5 s runs by more than the 5% isolation measures")
+	f.IntVar(&o.isolation, "isolation-events", 300_000, "at least this many events per webhook run (alone, with the failing sibling, alone again)")
+	f.Float64Var(&o.isolationS, "isolation-seconds", 10, "and enough for about this long each, judged from the round's end-to-end Meta rate (at most 2,000,000): the machine's speed drifts within 5 s runs by more than the 5% isolation measures, and the failing sibling's start-up cost weighs more in short runs")
 	f.Float64Var(&o.ingestRate, "ingest-rate", 50_000, "offered events/s of the ingest latency round")
 	f.Float64Var(&o.ingestSecs, "ingest-seconds", 30, "length of the ingest latency round (sustained load: JetStream's and the GC's steady state)")
 	f.Float64Var(&o.latencyRate, "latency-rate", 5_000, "offered events/s of the end-to-end latency round")
@@ -142,7 +144,7 @@ type benchMachine struct {
 }
 
 func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
-	if o.rounds < 1 || o.ingest < 1 || o.e2e < 1 || o.isolation < 1 || o.connections < 1 || o.ingestRate <= 0 || o.ingestSecs <= 0 || o.latencyRate <= 0 || o.latencySecs <= 0 {
+	if o.rounds < 1 || o.ingest < 1 || o.e2e < 1 || o.isolation < 1 || o.isolationS < 0 || o.connections < 1 || o.ingestRate <= 0 || o.ingestSecs <= 0 || o.latencyRate <= 0 || o.latencySecs <= 0 {
 		return errors.New("bench: --rounds, --ingest-events, --e2e-events, --isolation-events, --connections, the rates and --latency-seconds must be positive")
 	}
 	run := map[string]bool{}
@@ -318,7 +320,7 @@ func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
 		add("e2e.metaext.rate", 3, "end to end → meta, separate nats-server", "events/s", xr.EventsPerSec)
 		add("e2e.metaext.serveRSS", 3, "serve peak RSS, end to end, separate nats-server", "MB", float64(xr.ServeRSS)/(1<<20))
 		hook := base
-		hook.dest, hook.events = "webhook", o.isolation
+		hook.dest, hook.events = "webhook", isolationEvents(o, mr.EventsPerSec)
 		hr, err := e2e("webhook", hook)
 		if err != nil {
 			return err
@@ -525,4 +527,17 @@ func benchMachineInfo() benchMachine {
 		}
 	}
 	return m
+}
+
+// isolationEvents is the number of events of each webhook run of a round:
+// --isolation-events, or more when the round's end-to-end Meta rate says
+// that many would take less than --isolation-seconds. The webhook pipeline
+// runs about 1.3–1.6 times that rate (the Meta plugin hashes and the
+// emulator parses); 1.5 is taken. On a machine where 300,000 events took
+// 3.5 s the sibling's start (reading and mapping the events it holds,
+// three failing batches before its breaker opens) read as 3–11% of the
+// webhook's throughput; in ~10 s runs, 0.97–1.03.
+func isolationEvents(o benchAllOptions, metaRate float64) int {
+	n := int(metaRate * 1.5 * o.isolationS)
+	return min(max(n, o.isolation), max(o.isolation, 2_000_000))
 }

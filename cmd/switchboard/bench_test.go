@@ -296,7 +296,7 @@ func TestBenchAllSmall(t *testing.T) {
 	t.Setenv("SWITCHBOARD_TEST_MAIN", "1")
 	out := t.TempDir()
 	var stdout, stderr strings.Builder
-	err := run(t.Context(), []string{"bench", "all", "--rounds", "1", "--ingest-events", "2000", "--e2e-events", "1500", "--isolation-events", "1500",
+	err := run(t.Context(), []string{"bench", "all", "--rounds", "1", "--ingest-events", "2000", "--e2e-events", "1500", "--isolation-events", "1500", "--isolation-seconds", "0",
 		"--ingest-rate", "1000", "--ingest-seconds", "2", "--latency-rate", "1000", "--latency-seconds", "1", "--connections", "2",
 		"--many-connections", "8", "--micro=false", "--out", out, "--dir", t.TempDir()}, &stdout, &stderr)
 	if err != nil {
@@ -370,5 +370,26 @@ func TestBenchMicroParsing(t *testing.T) {
 	}
 	if got, want := benchMergePatterns([]string{"^A$/^p$/^b=1$", "^A$/^p$/^b=10$"}), "^A$/^p$/(?:(?:^b=1$)|(?:^b=10$))"; got != want {
 		t.Errorf("merged = %q, want %q", got, want)
+	}
+}
+
+func TestIsolationEventsLastAboutTheSecondsAsked(t *testing.T) {
+	o := benchAllOptions{isolation: 300_000, isolationS: 10}
+	for _, tc := range []struct {
+		metaRate float64
+		want     int
+	}{
+		{20_000, 300_000},      // 1.5 × 20,000 × 10 s = 300,000
+		{10_000, 300_000},      // never fewer than --isolation-events
+		{55_000, 825_000},      // a faster machine: ~10 s of the webhook's rate
+		{1_000_000, 2_000_000}, // capped
+	} {
+		if got := isolationEvents(o, tc.metaRate); got != tc.want {
+			t.Errorf("isolationEvents at %v/s = %d, want %d", tc.metaRate, got, tc.want)
+		}
+	}
+	o.isolationS = 0
+	if got := isolationEvents(o, 55_000); got != 300_000 {
+		t.Errorf("with --isolation-seconds 0: %d, want --isolation-events", got)
 	}
 }
