@@ -538,6 +538,6 @@ func benchMachineInfo() benchMachine {
 // three failing batches before its breaker opens) read as 3–11% of the
 // webhook's throughput; in ~10 s runs, 0.97–1.03.
 func isolationEvents(o benchAllOptions, metaRate float64) int {
-	n := int(metaRate * 1.5 * o.isolationS)
-	return min(max(n, o.isolation), max(o.isolation, 2_000_000))
+	n := min(int(metaRate*1.5*o.isolationS), 2_000_000)
+	return max(n, o.isolation)
 }

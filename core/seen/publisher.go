@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/switchboard-cdp/switchboard/core/bus"
 )
@@ -35,10 +34,6 @@ type Next interface {
 type Publisher struct {
 	Next Next
 	Set  *Set
-	// LoadWait bounds how long a call waits for Set to load the IDs
-	// already stored (a restart with a long stream of them) before it
-	// fails, which ingest answers with 503 and Retry-After (0: 10s).
-	LoadWait time.Duration
 
 	mu       sync.Mutex
 	inFlight map[uint64]*flight // IDs some call is storing, by hash
@@ -145,7 +140,7 @@ func (p *Publisher) store(ctx context.Context, msgs []bus.Message, st *publishSt
 		st.todoH = append(st.todoH, st.hashes[i])
 	}
 	st.seen = slices.Grow(st.seen[:0], len(st.own))[:len(st.own)]
-	if err := p.contains(ctx, st); err != nil {
+	if err := p.Set.Contains(ctx, st.todoH, st.seen); err != nil {
 		return bus.PublishResult{}, err
 	}
 	var res bus.PublishResult
@@ -183,19 +178,4 @@ func (p *Publisher) release(hashes []uint64, f *flight, ok bool) {
 	p.mu.Unlock()
 	f.ok = ok
 	close(f.done)
-}
-
-// contains looks up the hashes of st.own in Set, waiting at most LoadWait
-// for it to load.
-func (p *Publisher) contains(ctx context.Context, st *publishState) error {
-	if !p.Set.Loaded() {
-		wait := p.LoadWait
-		if wait <= 0 {
-			wait = 10 * time.Second
-		}
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, wait)
-		defer cancel()
-	}
-	return p.Set.Contains(ctx, st.todoH, st.seen)
 }

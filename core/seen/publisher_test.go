@@ -159,11 +159,11 @@ func TestPublisherClaimsIDsInFlight(t *testing.T) {
 }
 
 // TestPublisherWaitsForTheSetToLoadAtMostLoadWait: while the set is still
-// reading the IDs already stored, a call waits LoadWait at most, then
+// reading the IDs already stored, a call waits its LoadWait at most, then
 // fails having stored nothing (ingest answers 503; the SDK retries).
 func TestPublisherWaitsForTheSetToLoadAtMostLoadWait(t *testing.T) {
 	b := bustest.Open(t, bus.Options{})
-	set := New(b, Options{Stream: "SB_INGEST_IDS", Subject: "sb.ingest.ids", TTL: time.Hour, Steps: 2})
+	set := New(b, Options{Stream: "SB_INGEST_IDS", Subject: "sb.ingest.ids", TTL: time.Hour, Steps: 2, LoadWait: 200 * time.Millisecond})
 	// Marked started but never loading, as a set still reading a long
 	// stream (no tail and no note loop run, so it is not Closed).
 	set.started = true
@@ -171,7 +171,7 @@ func TestPublisherWaitsForTheSetToLoadAtMostLoadWait(t *testing.T) {
 		t.Fatal("a set that read nothing says it is loaded")
 	}
 	next := &failing{}
-	p := &Publisher{Next: next, Set: set, LoadWait: 200 * time.Millisecond}
+	p := &Publisher{Next: next, Set: set}
 	start := time.Now()
 	_, err := p.Publish(context.Background(), messages("a", 3))
 	if err == nil || !errors.Is(err, context.DeadlineExceeded) {

@@ -59,9 +59,13 @@ type Options struct {
 	// Steps is how many generations one TTL spans (0: 8): a key lives at
 	// least its ttl and at most ttl/Steps longer (at least 1 s), and a
 	// miss probes about Steps+1 generations.
-	Steps  int
-	Logger *slog.Logger  // nil: discard
-	Keys   func(float64) // reports the number of live keys; may be nil
+	Steps int
+	// LoadWait bounds how long a lookup waits for the set to load the
+	// marks already stored (a restart with a long stream of them) before
+	// it fails (0: 10s); ingest answers that with 503 and Retry-After.
+	LoadWait time.Duration
+	Logger   *slog.Logger  // nil: discard
+	Keys     func(float64) // reports the number of live keys; may be nil
 }
 
 // Set is one set of seen keys.
@@ -345,7 +349,8 @@ func encode(end int64, hashes []uint64) []byte {
 }
 
 // Contains sets out[i] to whether hashes[i] (a Hash) was marked within its
-// time to live, once the set has loaded the stream (or ctx ends).
+// time to live, once the set has loaded the stream (or ctx ends, or
+// Options.LoadWait passes first).
 func (s *Set) Contains(ctx context.Context, hashes []uint64, out []bool) error {
 	if len(hashes) == 0 {
 		return nil
@@ -361,10 +366,16 @@ func (s *Set) Contains(ctx context.Context, hashes []uint64, out []bool) error {
 		if err := s.Start(ctx); err != nil {
 			return err
 		}
+		wait := s.opts.LoadWait
+		if wait <= 0 {
+			wait = 10 * time.Second
+		}
+		lctx, cancel := context.WithTimeout(ctx, wait)
+		defer cancel()
 		select {
 		case <-s.ready:
-		case <-ctx.Done():
-			return fmt.Errorf("seen set %s: still loading the marks already stored: %w", s.opts.Stream, ctx.Err())
+		case <-lctx.Done():
+			return fmt.Errorf("seen set %s: still loading the marks already stored: %w", s.opts.Stream, lctx.Err())
 		}
 	}
 	now := s.now().Unix()
