@@ -30,6 +30,8 @@ type benchAllOptions struct {
 	isolationS  float64 // and enough for about this many seconds each
 	latencySecs float64
 	latencyRate float64
+	steadyRate  float64 // events/s of the sustained end-to-end round
+	steadySecs  float64
 	ingestRate  float64
 	ingestSecs  float64
 	connections int
@@ -57,7 +59,8 @@ func newBenchAllCmd(g *globals) *cobra.Command {
      open loop at --ingest-rate for --ingest-seconds (request latency and
      RSS under sustained load);
   3. end to end: ingest → pipeline → meta-capi plugin → the Graph API
-     emulator (throughput; and sent→delivered latency at --latency-rate),
+     emulator (throughput; sent→delivered latency at --latency-rate; and
+     latency and serve's memory at --steady-rate for --steady-seconds),
      Segment → webhook (array mode) throughput, and the webhook pipeline's
      throughput while a second pipeline's destination answers only 500
      (isolation: its ratio to the mean of the webhook runs alone just
@@ -82,6 +85,8 @@ not a failure: the exit status is 1 only if a stage could not run.`,
 	f.Float64Var(&o.ingestSecs, "ingest-seconds", 30, "length of the ingest latency round (sustained load: JetStream's and the GC's steady state)")
 	f.Float64Var(&o.latencyRate, "latency-rate", 5_000, "offered events/s of the end-to-end latency round")
 	f.Float64Var(&o.latencySecs, "latency-seconds", 12, "length of the end-to-end latency round")
+	f.Float64Var(&o.steadyRate, "steady-rate", 20_000, "offered events/s of the sustained end-to-end round (serve's memory at the end-to-end target rate)")
+	f.Float64Var(&o.steadySecs, "steady-seconds", 15, "length of the sustained end-to-end round")
 	f.IntVar(&o.connections, "connections", 16, "concurrent keep-alive connections")
 	f.IntVar(&o.many, "many-connections", 256, "connections of a second closed-loop ingest round, as a load generator with many clients opens (0: no such round)")
 	f.BoolVar(&o.micro, "micro", true, "run the micro-benchmarks (needs the source tree and go)")
@@ -144,8 +149,8 @@ type benchMachine struct {
 }
 
 func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
-	if o.rounds < 1 || o.ingest < 1 || o.e2e < 1 || o.isolation < 1 || o.isolationS < 0 || o.connections < 1 || o.ingestRate <= 0 || o.ingestSecs <= 0 || o.latencyRate <= 0 || o.latencySecs <= 0 {
-		return errors.New("bench: --rounds, --ingest-events, --e2e-events, --isolation-events, --connections, the rates and --latency-seconds must be positive")
+	if o.rounds < 1 || o.ingest < 1 || o.e2e < 1 || o.isolation < 1 || o.isolationS < 0 || o.connections < 1 || o.ingestRate <= 0 || o.ingestSecs <= 0 || o.latencyRate <= 0 || o.latencySecs <= 0 || o.steadyRate <= 0 || o.steadySecs <= 0 {
+		return errors.New("bench: --rounds, --ingest-events, --e2e-events, --isolation-events, --connections, the rates, --latency-seconds and --steady-seconds must be positive")
 	}
 	run := map[string]bool{}
 	for _, st := range o.stages {
@@ -311,6 +316,14 @@ func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
 		add("e2e.meta.p50", 3, fmt.Sprintf("stored→delivered p50 at %.0f/s (meta)", o.latencyRate), "ms", lr.P50ms)
 		add("e2e.meta.p99", 3, fmt.Sprintf("stored→delivered p99 at %.0f/s (meta)", o.latencyRate), "ms", lr.P99ms)
 		add("e2e.meta.latencyRSS", 3, fmt.Sprintf("serve peak RSS at %.0f/s (meta)", o.latencyRate), "MB", float64(lr.ServeRSS)/(1<<20))
+		steady := lat
+		steady.rate, steady.events = o.steadyRate, int(o.steadyRate*o.steadySecs)
+		sr, err := e2e("meta-steady", steady)
+		if err != nil {
+			return err
+		}
+		add("e2e.meta.steadyP99", 3, fmt.Sprintf("stored→delivered p99 at %.0f/s (meta)", o.steadyRate), "ms", sr.P99ms)
+		add("e2e.meta.steadyRSS", 3, fmt.Sprintf("serve peak RSS at %.0f/s for %.0f s (meta)", o.steadyRate, o.steadySecs), "MB", float64(sr.ServeRSS)/(1<<20))
 		ext := meta
 		ext.cpuprofile, ext.pprofAddr, ext.externalNATS = "", "", true
 		xr, err := e2e("meta-external-nats", ext)
@@ -397,6 +410,7 @@ func runBenchAll(ctx context.Context, g *globals, o benchAllOptions) error {
 	target("e2e.meta.p99", "<=", 2_000, false)
 	target("e2e.meta.serveRSS", "<=", 150, false)
 	target("e2e.meta.latencyRSS", "<=", 150, false)
+	target("e2e.meta.steadyRSS", "<=", 150, false)
 	target("e2e.metaext.serveRSS", "<=", 150, false)
 	target("e2e.webhook.rate", ">=", 25_000, false)
 	target("e2e.isolation.ratio", ">=", 0.95, false)

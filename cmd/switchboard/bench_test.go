@@ -297,7 +297,7 @@ func TestBenchAllSmall(t *testing.T) {
 	out := t.TempDir()
 	var stdout, stderr strings.Builder
 	err := run(t.Context(), []string{"bench", "all", "--rounds", "1", "--ingest-events", "2000", "--e2e-events", "1500", "--isolation-events", "1500", "--isolation-seconds", "0",
-		"--ingest-rate", "1000", "--ingest-seconds", "2", "--latency-rate", "1000", "--latency-seconds", "1", "--connections", "2",
+		"--ingest-rate", "1000", "--ingest-seconds", "2", "--latency-rate", "1000", "--latency-seconds", "1", "--steady-rate", "1000", "--steady-seconds", "1", "--connections", "2",
 		"--many-connections", "8", "--micro=false", "--out", out, "--dir", t.TempDir()}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("bench all: %v\n%s\n%s", err, stdout.String(), stderr.String())
@@ -318,7 +318,7 @@ func TestBenchAllSmall(t *testing.T) {
 	for _, f := range rep.Figures {
 		got[f.ID] = f
 	}
-	for _, id := range []string{"ceiling.publish", "ceiling.fetch", "ingest.rate", "ingest.many.rate", "ingest.many.rss", "ingest.p99open", "ingest.rssopen", "e2e.meta.rate", "e2e.meta.p99", "e2e.metaext.rate", "e2e.metaext.serveRSS", "e2e.webhook.rate", "e2e.isolation.rate", "e2e.isolation.ratio"} {
+	for _, id := range []string{"ceiling.publish", "ceiling.fetch", "ingest.rate", "ingest.many.rate", "ingest.many.rss", "ingest.p99open", "ingest.rssopen", "e2e.meta.rate", "e2e.meta.p99", "e2e.meta.steadyRSS", "e2e.metaext.rate", "e2e.metaext.serveRSS", "e2e.webhook.rate", "e2e.isolation.rate", "e2e.isolation.ratio"} {
 		want := 1
 		if id == "e2e.webhook.rate" {
 			want = 2 // before and after the isolation run
@@ -335,7 +335,7 @@ func TestBenchAllSmall(t *testing.T) {
 	if f := got["ingest.rate"]; f != nil && (f.Ratio <= 0 || f.Result == "") {
 		t.Errorf("ingest figure lacks ratio or result: %+v", f)
 	}
-	if len(rep.E2EDetails) != 6 {
+	if len(rep.E2EDetails) != 7 {
 		t.Fatalf("end-to-end runs: %+v", rep.E2EDetails)
 	}
 	for _, e := range rep.E2EDetails {

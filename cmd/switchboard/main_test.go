@@ -174,14 +174,23 @@ func TestServeStoresAndSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	cfg := writeConfig(t, dir, "  store_dir: "+filepath.Join(dir, "data"))
 	s := startServe(t, cfg)
+	// /readyz turns 200 once ingest's dedupe set has loaded, which serve
+	// does after it starts listening.
 	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
-		resp, err := http.Get(s.url + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET %s = %s", path, resp.Status)
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			resp, err := http.Get(s.url + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+			if path != "/readyz" || resp.StatusCode != http.StatusServiceUnavailable || time.Now().After(deadline) {
+				t.Fatalf("GET %s = %s", path, resp.Status)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	postBatch(t, s.url, "a", 50)

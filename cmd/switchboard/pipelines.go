@@ -49,6 +49,10 @@ func startPipelines(ctx context.Context, cfg *config.Config, log *slog.Logger, r
 		return nil, probs
 	}
 	ps := &pipelines{byName: map[string]*pipeline.Pipeline{}}
+	var rb pipeline.ReadBehind
+	if d := cfg.NATS.ReadBehind; d > 0 && len(cfg.Pipelines) > 0 {
+		rb = pipeline.ReadBehind{MaxDelay: d, BlockBytes: b.BlockBytes(), WriteRate: b.WatchWriteRate(ctx, 0).BytesPerSecond}
+	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Pipelines)) {
 		pl := cfg.Pipelines[name]
 		dest, err := host.Destination(pl.To)
@@ -67,6 +71,7 @@ func startPipelines(ctx context.Context, cfg *config.Config, log *slog.Logger, r
 			DestinationBatch: dest.Spec().Batch,
 			MaxInFlight:      dest.Limits().MaxInFlight,
 			CallTimeout:      dest.Limits().CallTimeout,
+			ReadBehind:       rb,
 			Logger:           log,
 			Registerer:       reg,
 		})

@@ -166,6 +166,9 @@ func TestStreamWrittenInSmallBlocks(t *testing.T) {
 		if fi.Size() > 4<<20+8<<10 {
 			t.Errorf("block %s is %d bytes, want at most 4 MB", filepath.Base(blk), fi.Size())
 		}
+		if fi.Size() > int64(b.BlockBytes())+8<<10 {
+			t.Errorf("block %s is %d bytes, BlockBytes says %d", filepath.Base(blk), fi.Size(), b.BlockBytes())
+		}
 	}
 	if len(blocks) < 3 {
 		t.Errorf("12 MB in %d blocks, want at least 3", len(blocks))

@@ -146,6 +146,7 @@ func TestDefaults(t *testing.T) {
 		StoreDir:     "./data",
 		Replicas:     1,
 		DedupeWindow: 30 * time.Second,
+		ReadBehind:   500 * time.Millisecond,
 		Retention:    168 * time.Hour,
 		Stream:       "EVENTS",
 	}
@@ -192,6 +193,7 @@ func TestParseEveryField(t *testing.T) {
 		Replicas:        3,
 		DedupeWindow:    2 * time.Minute,
 		DuplicateWindow: 10 * time.Second,
+		ReadBehind:      250 * time.Millisecond,
 		Retention:       24 * time.Hour,
 		MaxBytes:        1 << 30,
 		SyncAlways:      true,
@@ -206,7 +208,7 @@ func TestParseEveryField(t *testing.T) {
 	if s := c.Sources["web"]; s.RateLimit != 100 || s.Burst != 200 {
 		t.Errorf("web = %+v", s)
 	}
-	if d := c.Destinations["hook"]; d.Plugin != "./bin/my-plugin" || d.Settings.Kind != 0 || at(d.Node) != "34:5" {
+	if d := c.Destinations["hook"]; d.Plugin != "./bin/my-plugin" || d.Settings.Kind != 0 || at(d.Node) != "35:5" {
 		t.Errorf("hook = plugin %q, settings kind %v, node at %s", d.Plugin, d.Settings.Kind, at(d.Node))
 	}
 	if p := c.Pipelines["all"]; p.When.Kind != 0 || p.Map.Kind != 0 || !p.When.IsZero() {
@@ -388,6 +390,7 @@ func TestProblems(t *testing.T) {
 			"bad-nats.yaml:8:14: nats.tls.cert: required when nats.tls.key is set",
 			"bad-nats.yaml:9:11: nats.stream: must contain only letters, digits, _ and -",
 			"bad-nats.yaml:10:21: nats.duplicate_window: must not be negative (0 turns JetStream's Nats-Msg-Id dedupe off)",
+			"bad-nats.yaml:11:16: nats.read_behind: must be between 0 (off) and 10s",
 		}},
 		{file: "bad-sources.yaml", want: []string{
 			`bad-sources.yaml:3:11: sources.web.type: unknown source type "segmnt" (did you mean segment?)`,
@@ -710,6 +713,31 @@ func TestDuplicateWindowDefaultsByMode(t *testing.T) {
 		}
 		if c.NATS.DuplicateWindow != tc.want {
 			t.Errorf("%q: duplicate_window %v; want %v", tc.nats, c.NATS.DuplicateWindow, tc.want)
+		}
+	}
+}
+
+// TestReadBehindDefaultsByMode: pipelines pace their reads with the
+// embedded server, whose blocks serve sizes and whose clock is serve's;
+// not with an external one unless the file says so.
+func TestReadBehindDefaultsByMode(t *testing.T) {
+	for _, tc := range []struct {
+		nats string
+		want time.Duration
+	}{
+		{"store_dir: ./data", 500 * time.Millisecond},
+		{"store_dir: ./data\n  read_behind: 0s", 0},
+		{"store_dir: ./data\n  read_behind: 2s", 2 * time.Second},
+		{"url: nats://n1:4222", 0},
+		{"url: nats://n1:4222\n  read_behind: 300ms", 300 * time.Millisecond},
+	} {
+		data := "nats:\n  " + tc.nats + "\nsources:\n  web: {type: segment, write_keys: [k]}\n"
+		c, err := Parse("f.yaml", []byte(data), nil)
+		if err != nil {
+			t.Fatalf("%q: %v", tc.nats, err)
+		}
+		if c.NATS.ReadBehind != tc.want {
+			t.Errorf("%q: read_behind %v; want %v", tc.nats, c.NATS.ReadBehind, tc.want)
 		}
 	}
 }

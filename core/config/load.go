@@ -91,6 +91,9 @@ func (p *parser) finish() {
 		dup = DefaultDuplicateWindowExternal
 	}
 	orDefault(p, "nats.duplicate_window", &p.cfg.NATS.DuplicateWindow, dup)
+	if p.cfg.NATS.URL == "" {
+		orDefault(p, "nats.read_behind", &p.cfg.NATS.ReadBehind, DefaultReadBehindEmbedded)
+	}
 	for name, s := range p.cfg.Sources {
 		if s.Type == "tealium" {
 			if s.Profile == "" {

@@ -73,6 +73,9 @@ func (p *parser) validateNATS() {
 	if n.DuplicateWindow < 0 {
 		p.check(p.where("nats.duplicate_window"), "nats.duplicate_window", "must not be negative (0 turns JetStream's Nats-Msg-Id dedupe off)")
 	}
+	if n.ReadBehind < 0 || n.ReadBehind > MaxReadBehind {
+		p.check(p.where("nats.read_behind"), "nats.read_behind", "must be between 0 (off) and %v", MaxReadBehind)
+	}
 	p.positive("nats.retention", n.Retention)
 	for _, w := range []struct {
 		path string

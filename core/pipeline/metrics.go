@@ -22,6 +22,7 @@ type metrics struct {
 	batchSize *prometheus.HistogramVec // pipeline, destination
 	latency   *prometheus.HistogramVec // pipeline, destination
 	pending   *prometheus.GaugeVec     // pipeline, destination
+	held      *prometheus.CounterVec   // pipeline, destination
 }
 
 // newMetrics registers the pipeline collectors with reg, or reuses the ones
@@ -47,6 +48,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "switchboard_pipeline_pending",
 			Help: "Events of a pipeline not yet settled: waiting in its consumer or delivered and awaiting an outcome.",
 		}, labels),
+		held: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_pipeline_read_behind_seconds_total",
+			Help: "Time a pipeline waited before reading on, so that it reads only stream blocks the server has finished writing (nats.read_behind).",
+		}, labels),
 	}
 	var err error
 	m.events, err = register(reg, m.events)
@@ -60,6 +65,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.pending, err = register(reg, m.pending); err != nil {
+		return nil, err
+	}
+	if m.held, err = register(reg, m.held); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -86,6 +94,7 @@ type pipelineMetrics struct {
 	batchSize prometheus.Observer
 	latency   prometheus.Observer
 	pending   prometheus.Gauge
+	held      prometheus.Counter
 }
 
 func (m *metrics) forPipeline(pipeline, destination string) *pipelineMetrics {
@@ -102,5 +111,6 @@ func (m *metrics) forPipeline(pipeline, destination string) *pipelineMetrics {
 		batchSize:    m.batchSize.WithLabelValues(pipeline, destination),
 		latency:      m.latency.WithLabelValues(pipeline, destination),
 		pending:      m.pending.WithLabelValues(pipeline, destination),
+		held:         m.held.WithLabelValues(pipeline, destination),
 	}
 }

@@ -92,6 +92,9 @@ type Options struct {
 	// event (default 24h).
 	MaxRetryAfter time.Duration
 
+	// ReadBehind paces reads while the stream is written fast (zero: off).
+	ReadBehind ReadBehind
+
 	// Logger receives what an operator must act on (default: discard).
 	Logger *slog.Logger
 	// Registerer receives the pipeline metrics (default: a private

@@ -219,6 +219,7 @@ func (p *Pipeline) consume(ctx context.Context, cons jetstream.Consumer, batches
 func (p *Pipeline) batchLoop(ctx context.Context, it jetstream.MessagesContext, batches chan<- *batch) error {
 	msgs := make(chan jetstream.Msg, 64)
 	var iterErr error
+	pace := newPacer(p.opts.ReadBehind, p.prefetch+cap(msgs))
 	go func() {
 		defer close(msgs)
 		for {
@@ -228,6 +229,20 @@ func (p *Pipeline) batchLoop(ctx context.Context, it jetstream.MessagesContext, 
 				return
 			}
 			msgs <- m
+			if pace == nil {
+				continue
+			}
+			if md, err := m.Metadata(); err == nil {
+				if d := pace.delay(md.Timestamp, time.Now()); d > 0 {
+					p.m.held.Add(d.Seconds())
+					t := time.NewTimer(d)
+					select {
+					case <-t.C:
+					case <-ctx.Done():
+						t.Stop()
+					}
+				}
+			}
 		}
 	}()
 
