@@ -51,7 +51,7 @@ func startPipelines(ctx context.Context, cfg *config.Config, log *slog.Logger, r
 	ps := &pipelines{byName: map[string]*pipeline.Pipeline{}}
 	var rb pipeline.ReadBehind
 	if d := cfg.NATS.ReadBehind; d > 0 && len(cfg.Pipelines) > 0 {
-		rb = pipeline.ReadBehind{MaxDelay: d, BlockBytes: b.BlockBytes(), WriteRate: b.WatchWriteRate(ctx, 0).BytesPerSecond}
+		rb = pipeline.ReadBehind{MaxDelay: d, BlockBytes: b.BlockBytes(), WriteRate: b.WatchWriteRate(ctx, 0).BytesPerSecond, Group: &pipeline.PaceGroup{}}
 	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Pipelines)) {
 		pl := cfg.Pipelines[name]

@@ -33,6 +33,7 @@ type Pipeline struct {
 	ackWait  time.Duration
 	brk      *breaker // holds batches while the destination is down
 	prefetch int
+	pace     *pacer // nil: reads as events come
 	ran      atomic.Bool
 
 	consumed, filtered, delivered, retried, deadLettered, mappingErrors atomic.Uint64
@@ -71,6 +72,9 @@ func New(opts Options) (*Pipeline, error) {
 	}
 	p.prefetch = min(2*p.lim.maxEvents, p.maxAckPending())
 	p.brk = newBreaker(p.lim.backoff, p.lim.maxBackoff)
+	// The reader may hold the prefetch and its channel's 64 beyond the
+	// event it takes (batchLoop).
+	p.pace = newPacer(opts.ReadBehind, p.prefetch+64)
 	return p, nil
 }
 
@@ -219,7 +223,7 @@ func (p *Pipeline) consume(ctx context.Context, cons jetstream.Consumer, batches
 func (p *Pipeline) batchLoop(ctx context.Context, it jetstream.MessagesContext, batches chan<- *batch) error {
 	msgs := make(chan jetstream.Msg, 64)
 	var iterErr error
-	pace := newPacer(p.opts.ReadBehind, p.prefetch+cap(msgs))
+	pace := p.pace
 	go func() {
 		defer close(msgs)
 		for {

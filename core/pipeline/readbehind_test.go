@@ -5,22 +5,34 @@ import (
 	"time"
 )
 
+func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+
+func near(got, want time.Duration) bool { return got > want-ms(1) && got < want+ms(1) }
+
 func TestPacerHoldsBackOnlyWhileABlockFillsWithinMaxDelay(t *testing.T) {
 	var bps float64
 	rb := ReadBehind{MaxDelay: 500 * time.Millisecond, BlockBytes: 4 << 20, WriteRate: func() float64 { return bps }}
 	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
-	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
-	near := func(got, want time.Duration) bool { return got > want-ms(1) && got < want+ms(1) }
 
 	p := newPacer(rb, 0)
-	if d := p.delay(now, now); d != 0 {
+	if d := p.delay(now.Add(-ms(1)), now); d != 0 {
 		t.Errorf("idle stream: delay %v, want 0", d)
 	}
-	bps = 4 << 20 / 0.2 // a block fills in 200ms
+	bps = 4 << 20 / 0.2
+	p = newPacer(rb, 0)
+	if d := p.delay(now, now); d != 0 {
+		t.Errorf("first event, no gap seen yet: delay %v, want 0", d)
+	}
+	p.delay(now.Add(-ms(1)), now) // older: not a gap
+	if p.gaps != 0 {
+		t.Errorf("an older event counted as a gap")
+	}
+	p.delay(now.Add(time.Microsecond), now.Add(time.Microsecond))
+	// A block fills in 200ms; the pacer adds minPause (10ms).
 	for _, tc := range []struct {
 		age, want time.Duration
-	}{{0, ms(200)}, {ms(150), ms(50)}, {ms(200), 0}, {ms(900), -ms(700)}} {
-		if d := p.delay(now.Add(-tc.age), now); (tc.want > 0 && !near(d, tc.want)) || (tc.want <= 0 && d > 0) {
+	}{{0, ms(210)}, {ms(150), ms(60)}, {ms(200), ms(10)}, {ms(205), 0}, {ms(900), 0}} {
+		if d := p.delay(now.Add(-tc.age), now); !near(d, tc.want) && !(tc.want == 0 && d == 0) {
 			t.Errorf("block in 200ms, event %v old: delay %v, want %v", tc.age, d, tc.want)
 		}
 	}
@@ -39,8 +51,8 @@ func TestPacerHoldsBackOnlyWhileABlockFillsWithinMaxDelay(t *testing.T) {
 		at = at.Add(100 * time.Microsecond)
 		d = p.delay(at, at)
 	}
-	if !near(d, ms(300)) {
-		t.Errorf("window 1000, events 100µs apart: delay %v, want 300ms", d)
+	if !near(d, ms(310)) {
+		t.Errorf("window 1000, events 100µs apart: delay %v, want 310ms", d)
 	}
 
 	for _, off := range []ReadBehind{{}, {MaxDelay: time.Second, BlockBytes: 1 << 20}, {BlockBytes: 1 << 20, WriteRate: rb.WriteRate}} {
@@ -51,5 +63,43 @@ func TestPacerHoldsBackOnlyWhileABlockFillsWithinMaxDelay(t *testing.T) {
 	var none *pacer
 	if d := none.delay(now, now); d != 0 {
 		t.Errorf("nil pacer: delay %v", d)
+	}
+}
+
+// TestPacersHoldBackOnlyTogether: while one pipeline of the group takes
+// events as they come (too sparse to hold back within MaxDelay), the
+// server keeps the blocks it reads anyway, and the others take theirs at
+// once too; once it has been idle for pacerIdle, they hold back again.
+func TestPacersHoldBackOnlyTogether(t *testing.T) {
+	bps := float64(4<<20) / 0.2
+	g := &PaceGroup{}
+	rb := ReadBehind{MaxDelay: 500 * time.Millisecond, BlockBytes: 4 << 20, WriteRate: func() float64 { return bps }, Group: g}
+	dense, sparse := newPacer(rb, 100), newPacer(rb, 100)
+	start := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+	// Over 3.5 s the dense pipeline takes an event every 10µs (100 pulled
+	// ahead span 1ms); the sparse one every 100ms until 2 s (100 span
+	// 10 s, beyond MaxDelay: it cannot hold back).
+	var whileSparse, afterSparse time.Duration
+	for step := time.Duration(0); step < 3500*time.Millisecond; step += 10 * time.Microsecond {
+		at := start.Add(step)
+		if step%(100*time.Millisecond) == 0 && step < 2*time.Second {
+			if d := sparse.delay(at, at); d != 0 {
+				t.Fatalf("sparse at %v: delay %v, want 0", step, d)
+			}
+		}
+		d := dense.delay(at, at)
+		switch step {
+		case 1900 * time.Millisecond:
+			whileSparse = d
+		case 3400 * time.Millisecond: // the sparse one idle for 1.5 s
+			afterSparse = d
+		}
+	}
+	if whileSparse != 0 {
+		t.Errorf("dense while the sparse one reads the head: delay %v, want 0", whileSparse)
+	}
+	if !near(afterSparse, ms(211)) {
+		t.Errorf("dense once the sparse one is idle: delay %v, want 211ms", afterSparse)
 	}
 }
