@@ -72,9 +72,9 @@ func New(opts Options) (*Pipeline, error) {
 	}
 	p.prefetch = min(2*p.lim.maxEvents, p.maxAckPending())
 	p.brk = newBreaker(p.lim.backoff, p.lim.maxBackoff)
-	// The reader may hold the prefetch and its channel's 64 beyond the
-	// event it takes (batchLoop).
-	p.pace = newPacer(opts.ReadBehind, p.prefetch+64)
+	// Beyond the event batchLoop's reader takes, the iterator may hold
+	// up to the prefetch, pulled from the server already.
+	p.pace = newPacer(opts.ReadBehind, p.prefetch)
 	return p, nil
 }
 
