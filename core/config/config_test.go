@@ -693,6 +693,18 @@ func TestTealiumSource(t *testing.T) {
 	}
 }
 
+// parseNATS parses a file of one segment source and the nats section nats
+// (indented by two spaces after its first line).
+func parseNATS(t *testing.T, nats string) *Config {
+	t.Helper()
+	data := "nats:\n  " + nats + "\nsources:\n  web: {type: segment, write_keys: [k]}\n"
+	c, err := Parse("f.yaml", []byte(data), nil)
+	if err != nil {
+		t.Fatalf("%q: %v", nats, err)
+	}
+	return c
+}
+
 // TestDuplicateWindowDefaultsByMode: JetStream's Nats-Msg-Id window is off
 // when the server runs inside serve, JetStream's own default on an
 // external cluster, and what the file says when it says one (0: off).
@@ -706,11 +718,7 @@ func TestDuplicateWindowDefaultsByMode(t *testing.T) {
 		{"url: nats://n1:4222\n  duplicate_window: 30s", 30 * time.Second},
 		{"url: nats://n1:4222\n  duplicate_window: 0s", 0},
 	} {
-		data := "nats:\n  " + tc.nats + "\nsources:\n  web: {type: segment, write_keys: [k]}\n"
-		c, err := Parse("f.yaml", []byte(data), nil)
-		if err != nil {
-			t.Fatalf("%q: %v", tc.nats, err)
-		}
+		c := parseNATS(t, tc.nats)
 		if c.NATS.DuplicateWindow != tc.want {
 			t.Errorf("%q: duplicate_window %v; want %v", tc.nats, c.NATS.DuplicateWindow, tc.want)
 		}
@@ -731,11 +739,7 @@ func TestReadBehindDefaultsByMode(t *testing.T) {
 		{"url: nats://n1:4222", 0},
 		{"url: nats://n1:4222\n  read_behind: 300ms", 300 * time.Millisecond},
 	} {
-		data := "nats:\n  " + tc.nats + "\nsources:\n  web: {type: segment, write_keys: [k]}\n"
-		c, err := Parse("f.yaml", []byte(data), nil)
-		if err != nil {
-			t.Fatalf("%q: %v", tc.nats, err)
-		}
+		c := parseNATS(t, tc.nats)
 		if c.NATS.ReadBehind != tc.want {
 			t.Errorf("%q: read_behind %v; want %v", tc.nats, c.NATS.ReadBehind, tc.want)
 		}

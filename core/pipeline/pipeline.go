@@ -221,7 +221,7 @@ func (p *Pipeline) consume(ctx context.Context, cons jetstream.Consumer, batches
 // batches to the workers, until ctx is done (it then drains it and naks
 // what it holds) or it fails.
 func (p *Pipeline) batchLoop(ctx context.Context, it jetstream.MessagesContext, batches chan<- *batch) error {
-	msgs := make(chan jetstream.Msg, 64)
+	msgs := make(chan read, 64)
 	var iterErr error
 	pace := p.pace
 	go func() {
@@ -232,12 +232,11 @@ func (p *Pipeline) batchLoop(ctx context.Context, it jetstream.MessagesContext, 
 				iterErr = err // read after msgs is closed
 				return
 			}
-			msgs <- m
-			if pace == nil {
-				continue
-			}
-			if md, err := m.Metadata(); err == nil {
-				if d := pace.delay(md.Timestamp, time.Now()); d > 0 {
+			r := read{msg: m}
+			r.meta, r.metaErr = m.Metadata()
+			msgs <- r
+			if pace != nil && r.metaErr == nil {
+				if d := pace.delay(r.meta.Timestamp, time.Now()); d > 0 {
 					p.m.held.Add(d.Seconds())
 					t := time.NewTimer(d)
 					select {
@@ -270,8 +269,8 @@ func (p *Pipeline) batchLoop(ctx context.Context, it jetstream.MessagesContext, 
 		}
 	}
 	// add puts one message into the current batch, flushing as needed.
-	add := func(m jetstream.Msg) {
-		it := p.prepare(m)
+	add := func(r read) {
+		it := p.prepare(r)
 		if it == nil {
 			return
 		}
@@ -292,21 +291,21 @@ func (p *Pipeline) batchLoop(ctx context.Context, it jetstream.MessagesContext, 
 
 	for {
 		select {
-		case m, ok := <-msgs:
+		case r, ok := <-msgs:
 			if !ok {
 				flush() // hand over what was read; its acks still work
 				return iterErr
 			}
-			add(m)
+			add(r)
 			// Take what is already buffered without going round the select.
 			for more := true; more && cur != nil; {
 				select {
-				case m, ok := <-msgs:
+				case r, ok := <-msgs:
 					if !ok {
 						flush()
 						return iterErr
 					}
-					add(m)
+					add(r)
 				default:
 					more = false
 				}
@@ -322,18 +321,26 @@ func (p *Pipeline) batchLoop(ctx context.Context, it jetstream.MessagesContext, 
 				cur.nakAll()
 				cur = nil
 			}
-			for m := range msgs {
-				_ = m.Nak()
+			for r := range msgs {
+				_ = r.msg.Nak()
 			}
 			return nil
 		}
 	}
 }
 
-// prepare reads one message's metadata, filters and maps it. It returns nil
-// for a message that is settled already (filtered out).
-func (p *Pipeline) prepare(m jetstream.Msg) *item {
-	meta, err := m.Metadata()
+// read is a message as batchLoop's reader took it, with its metadata
+// parsed once.
+type read struct {
+	msg     jetstream.Msg
+	meta    *jetstream.MsgMetadata
+	metaErr error
+}
+
+// prepare filters and maps one message. It returns nil for a message that
+// is settled already (filtered out).
+func (p *Pipeline) prepare(r read) *item {
+	m, meta, err := r.msg, r.meta, r.metaErr
 	if err != nil {
 		// Not a JetStream message: nothing to settle.
 		p.log.Error("message without JetStream metadata", "subject", m.Subject(), "error", err)

@@ -124,10 +124,7 @@ func (p *pacer) delay(stored, now time.Time) time.Duration {
 		return 0
 	}
 	p.holding.Store(now.UnixNano())
-	if !p.othersBehind(now.UnixNano()) {
-		return 0
-	}
-	if d := need - now.Sub(stored); d >= minPause {
+	if d := need - now.Sub(stored); d >= minPause && p.othersBehind(now.UnixNano()) {
 		return d
 	}
 	return 0
